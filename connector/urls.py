@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from connector.web import views as web_views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", web_views.healthz, name="healthz"),
+    path("readyz", web_views.readyz, name="readyz"),
+    path("", include("tenants.urls")),
+]

@@ -1,0 +1,342 @@
+"""The sandbox's in-memory world: accounts, members, projects, metrics, tokens, OAuth.
+
+Deliberately not the Django database: the sandbox stands in for another company's
+service, so it keeps its own state in its own process and forgets it on restart or
+`POST /_sandbox/reset`. One re-entrant lock guards everything; handlers hold it for
+the whole read-modify-write of a request, which keeps the model simple and is far
+below the contention that would matter at a few thousand requests per second.
+
+Seeded ids are deterministic so a connector configured against one sandbox run
+(say, a stored account id) still matches after a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+DEMO_ACCOUNT_NAME = "Demo"
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "sandbox-demo"
+SEEDED_PROJECTS = (("default", "Default project"), ("mobile-app", "Mobile app"))
+SEEDED_ENVIRONMENTS = (("production", "Production", "417505", True), ("test", "Test", "F5A623", False))
+SEEDED_CONTEXT_KINDS = (
+    ("user", "User", "default"),
+    ("organization", "Organization", "manual"),
+    ("device", "Device", "manual"),
+)
+REQUEST_LOG_SIZE = 10_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def object_id(seed: str | None = None) -> str:
+    """A 24-hex id like LaunchDarkly's (Mongo ObjectId style); deterministic when seeded."""
+    if seed is None:
+        return secrets.token_hex(12)
+    return hashlib.sha256(seed.encode()).hexdigest()[:24]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "account"
+
+
+@dataclass
+class Member:
+    id: str
+    email: str
+    password: str
+    first_name: str
+    last_name: str
+    role: str
+    created: int
+
+
+@dataclass
+class Environment:
+    id: str
+    key: str
+    name: str
+    color: str
+    critical: bool
+    sdk_key: str
+    mobile_key: str
+
+
+@dataclass
+class ContextKind:
+    key: str
+    name: str
+    created_from: str
+    created: int
+
+
+@dataclass
+class Project:
+    id: str
+    key: str
+    name: str
+    environments: dict[str, Environment] = field(default_factory=dict)
+    context_kinds: dict[str, ContextKind] = field(default_factory=dict)
+    # metric key -> stored representation (the MetricRep body, without `_links`)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Account:
+    id: str
+    name: str
+    members: dict[str, Member] = field(default_factory=dict)
+    projects: dict[str, Project] = field(default_factory=dict)
+
+    @property
+    def owner(self) -> Member:
+        return next(iter(self.members.values()))
+
+
+@dataclass
+class Token:
+    """An API access token or an OAuth access token: what a request authenticates as."""
+
+    id: str
+    secret: str
+    account_id: str
+    member_id: str
+    role: str  # reader | writer
+    permissions: tuple[str, ...] = ()
+    name: str = ""
+    client_id: str | None = None  # set for OAuth access tokens
+    grant_id: str | None = None  # OAuth grant family, for revocation
+    expires_at: float | None = None
+    revoked: bool = False
+
+    @property
+    def is_oauth(self) -> bool:
+        return self.client_id is not None
+
+    def usable(self, at: float) -> bool:
+        return not self.revoked and (self.expires_at is None or at < self.expires_at)
+
+
+@dataclass
+class OAuthClient:
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    name: str
+    seeded: bool = False  # survives reset
+
+
+@dataclass
+class AuthCode:
+    code: str
+    client_id: str
+    redirect_uri: str
+    redirect_uri_sent: bool
+    scope: str
+    account_id: str
+    member_id: str
+    code_challenge: str | None
+    expires_at: float
+    grant_id: str
+    used: bool = False
+
+
+@dataclass
+class RefreshToken:
+    secret: str
+    client_id: str
+    scope: str
+    account_id: str
+    member_id: str
+    grant_id: str
+    used: bool = False
+    revoked: bool = False
+
+
+@dataclass
+class Limits:
+    global_per_window: int | None = None
+    route_per_window: int | None = None
+    retry_after_mode: bool = False
+
+
+@dataclass
+class Faults:
+    rate: float = 0.0
+    kinds: tuple[str, ...] = ()
+    routes: tuple[str, ...] = ()
+    latency_ms: int = 0
+    slow_ms: int = 30_000
+
+
+@dataclass(frozen=True)
+class OAuthClientSeed:
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    name: str = "Metric connector"
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """Start-up options: the command-line flags of `manage.py ldsandbox`."""
+
+    token_ttl: float = 3600
+    code_ttl: float = 600
+    rate_window_s: float = 10.0  # LaunchDarkly: limits are per 10-second window
+    oauth_client: OAuthClientSeed | None = None
+
+
+class SandboxState:
+    """Everything the sandbox knows. Callers hold `lock` around reads and writes."""
+
+    def __init__(self, options: SandboxOptions) -> None:
+        self.options = options
+        self.lock = threading.RLock()
+        self.request_seq = 0
+        self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the seeded world; the request sequence keeps counting up."""
+        with self.lock:
+            self.accounts: dict[str, Account] = {}
+            self.tokens: dict[str, Token] = {}
+            self.oauth_clients: dict[str, OAuthClient] = {}
+            self.auth_codes: dict[str, AuthCode] = {}
+            self.refresh_tokens: dict[str, RefreshToken] = {}
+            self.limits = Limits()
+            self.faults = Faults()
+            # (account id, project, environment, event key) -> count
+            self.event_counts: dict[tuple[str, str, str, str], int] = {}
+            self.event_payloads: set[tuple[str, str]] = set()
+            self.duplicate_payloads = 0
+            self.requests.clear()
+            self.demo_account = self.create_account(
+                DEMO_ACCOUNT_NAME, email=DEMO_EMAIL, seed="demo", extra_projects=True
+            )
+            if self.options.oauth_client is not None:
+                seed = self.options.oauth_client
+                self.oauth_clients[seed.client_id] = OAuthClient(
+                    seed.client_id, seed.client_secret, seed.redirect_uri, seed.name, seeded=True
+                )
+
+    # --- accounts ---------------------------------------------------------------
+
+    def create_account(
+        self,
+        name: str,
+        *,
+        email: str | None = None,
+        seed: str | None = None,
+        extra_projects: bool = False,
+    ) -> Account:
+        created = now_ms()
+
+        def oid(part: str) -> str:
+            return object_id(f"{seed}:{part}" if seed else None)
+
+        account = Account(id=oid("account"), name=name)
+        member = Member(
+            id=oid("member"),
+            email=email or f"{slug(name)}-{account.id[:6]}@example.com",
+            password=DEMO_PASSWORD,
+            first_name=name,
+            last_name="Owner",
+            role="owner",
+            created=created,
+        )
+        account.members[member.id] = member
+        for key, project_name in SEEDED_PROJECTS if extra_projects else SEEDED_PROJECTS[:1]:
+            project = Project(id=oid(f"project:{key}"), key=key, name=project_name)
+            for env_key, env_name, color, critical in SEEDED_ENVIRONMENTS:
+                env_id = oid(f"env:{key}:{env_key}")
+                project.environments[env_key] = Environment(
+                    id=env_id,
+                    key=env_key,
+                    name=env_name,
+                    color=color,
+                    critical=critical,
+                    sdk_key=f"sdk-{uuid.uuid5(uuid.NAMESPACE_OID, env_id)}",
+                    mobile_key=f"mob-{uuid.uuid5(uuid.NAMESPACE_URL, env_id)}",
+                )
+            for kind_key, kind_name, created_from in SEEDED_CONTEXT_KINDS:
+                project.context_kinds[kind_key] = ContextKind(
+                    kind_key, kind_name, created_from, created
+                )
+            account.projects[key] = project
+        with self.lock:
+            self.accounts[account.id] = account
+        return account
+
+    # --- tokens -----------------------------------------------------------------
+
+    def mint_token(
+        self,
+        account: Account,
+        *,
+        role: str,
+        permissions: tuple[str, ...] = (),
+        name: str = "",
+        member_id: str | None = None,
+        client_id: str | None = None,
+        grant_id: str | None = None,
+        ttl: float | None = None,
+    ) -> Token:
+        prefix = "ldo-at-" if client_id else "api-"
+        token = Token(
+            id=object_id(),
+            secret=prefix + secrets.token_urlsafe(24),
+            account_id=account.id,
+            member_id=member_id or account.owner.id,
+            role=role,
+            permissions=permissions,
+            name=name,
+            client_id=client_id,
+            grant_id=grant_id,
+            expires_at=time.time() + ttl if ttl is not None else None,
+        )
+        with self.lock:
+            self.tokens[token.secret] = token
+        return token
+
+    def revoke_grant(self, grant_id: str) -> None:
+        """Revoke every access and refresh token issued under one OAuth authorization."""
+        with self.lock:
+            for token in self.tokens.values():
+                if token.grant_id == grant_id:
+                    token.revoked = True
+            for refresh in self.refresh_tokens.values():
+                if refresh.grant_id == grant_id:
+                    refresh.revoked = True
+
+    def revoke(self, secret: str) -> bool:
+        """Revoke an API token, or an OAuth access/refresh token with its whole grant."""
+        with self.lock:
+            token = self.tokens.get(secret)
+            refresh = self.refresh_tokens.get(secret)
+            grant_id = (token and token.grant_id) or (refresh and refresh.grant_id)
+            if grant_id:
+                self.revoke_grant(grant_id)
+            elif token:
+                token.revoked = True
+            return bool(token or refresh)
+
+    # --- request log ------------------------------------------------------------
+
+    def log_request(self, entry: dict[str, Any]) -> int:
+        with self.lock:
+            self.request_seq += 1
+            entry["seq"] = self.request_seq
+            self.requests.append(entry)
+            return self.request_seq

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from tenants import throttle
+from tenants.models import Role, User
+from tenants.services import validate_new_slug
+
+
+class SignUpForm(forms.Form):
+    name = forms.CharField(max_length=150, required=False, label="Your name")
+    email = forms.EmailField()
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    workspace_name = forms.CharField(max_length=100, label="Workspace name")
+    workspace_slug = forms.CharField(
+        max_length=40,
+        label="Workspace address",
+        help_text="Lowercase letters, digits and hyphens, e.g. acme-growth.",
+    )
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise ValidationError("An account with this email exists. Sign in instead.")
+        return email
+
+    def clean_workspace_slug(self) -> str:
+        slug = self.cleaned_data["workspace_slug"].strip()
+        validate_new_slug(slug)
+        return slug
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        password = cleaned.get("password")
+        if password:
+            candidate = User(email=cleaned.get("email", ""), name=cleaned.get("name", ""))
+            try:
+                password_validation.validate_password(password, candidate)
+            except ValidationError as exc:
+                self.add_error("password", exc)
+        return cleaned
+
+
+class WorkspaceForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Workspace name")
+    slug = forms.CharField(max_length=40, label="Workspace address")
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"].strip()
+        validate_new_slug(slug)
+        return slug
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, throttled per account and per address."""
+
+    username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
+
+    def clean(self) -> dict:
+        email = self.cleaned_data.get("username") or ""
+        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        refusal = throttle.check(email=email, address=address)
+        if refusal:
+            raise ValidationError(refusal.message, code="throttled")
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            throttle.record_failure(email=email, address=address)
+            raise
+        throttle.record_success(email=email, address=address)
+        return cleaned
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
