@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "csp",
     "tenants",
     "connector.web",
+    "connector.connections",
     "sandbox",
 ]
 
@@ -74,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tenants.context_processors.workspaces",
+                "connector.connections.context_processors.launchdarkly_connection",
             ],
         },
     },

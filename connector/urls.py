@@ -8,4 +8,5 @@ urlpatterns = [
     path("healthz", web_views.healthz, name="healthz"),
     path("readyz", web_views.readyz, name="readyz"),
     path("", include("tenants.urls")),
+    path("", include("connector.connections.urls")),
 ]

@@ -269,7 +269,9 @@ class RestApi:
         for name, _, values in _parse_filter(request.query.get("filter", "")):
             if name == "query":
                 needle = " ".join(values).lower()
-                projects = [p for p in projects if needle in p.key.lower() or needle in p.name.lower()]
+                projects = [
+                    p for p in projects if needle in p.key.lower() or needle in p.name.lower()
+                ]
             elif name == "keys":
                 projects = [p for p in projects if p.key in values]
             elif name == "tags":
@@ -334,7 +336,9 @@ class RestApi:
     def get_metrics(self, request: Request, caller: Token, project_key: str) -> Response:
         """getMetrics"""
         project = self._project(caller, project_key)
-        metrics = self._filter_metrics(list(project.metrics.values()), request.query.get("filter", ""))
+        metrics = self._filter_metrics(
+            list(project.metrics.values()), request.query.get("filter", "")
+        )
         sort = request.query.get("sort", "createdAt")
         field = {"createdAt": "_creationDate", "name": "name"}.get(sort.lstrip("-"))
         if field is None:
@@ -385,7 +389,10 @@ class RestApi:
         """getMetric"""
         project = self._project(caller, project_key)
         return json_response(
-            200, self._metric_rep(self._account(caller), project, self._metric(caller, project_key, metric_key))
+            200,
+            self._metric_rep(
+                self._account(caller), project, self._metric(caller, project_key, metric_key)
+            ),
         )
 
     def post_metric(self, request: Request, caller: Token, project_key: str) -> Response:

@@ -2,14 +2,13 @@
 
 Kinds, and whether the request's write (a POST/PATCH/DELETE) still happens:
 
-| kind      | answer                                                      | write applied? |
-| --------- | ----------------------------------------------------------- | -------------- |
-| 500/503   | JSON error body `{code, message, id}`                       | no             |
-| 502       | JSON error body, as LaunchDarkly's edge sends when upstream fails | no       |
-| html      | 502 with an HTML page, as a proxy or CDN in front would send | no            |
-| truncated | the real status and full Content-Length, half the body, then the connection closes | yes |
-| slow      | the real answer after `slow_ms` (default 30 s, past any sane read timeout) | yes |
-| drop      | the connection closes with no answer at all                 | yes            |
+- `500`, `502`, `503`: a JSON error body `{code, message, id}`; the write is NOT applied.
+- `html`: 502 with an HTML page, as a proxy or CDN in front would send; NOT applied.
+- `truncated`: the real status and full Content-Length, half the body, then the
+  connection closes; the write IS applied.
+- `slow`: the real answer after `slow_ms` (default 30 s, past any sane read
+  timeout); the write IS applied.
+- `drop`: the connection closes with no answer at all; the write IS applied.
 
 The last three are the dangerous ones in real life: the server did the work but the
 client cannot know. Applying the write before failing is what makes a client's

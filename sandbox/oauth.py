@@ -170,7 +170,10 @@ class OAuthServer:
                 client_id, _, secret = decoded.partition(":")
             except ValueError as exc:
                 raise OAuthError("invalid_client", "malformed Basic credentials", 401) from exc
-            client_id, secret = unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+            client_id, secret = (
+                unquote(client_id.replace("+", " ")),
+                unquote(secret.replace("+", " ")),
+            )
         else:
             client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         client = self.state.oauth_clients.get(client_id)
@@ -185,7 +188,9 @@ class OAuthServer:
         grant_type = form.get("grant_type", "")
         try:
             if not request.header("Content-Type").startswith("application/x-www-form-urlencoded"):
-                raise OAuthError("invalid_request", "body must be application/x-www-form-urlencoded")
+                raise OAuthError(
+                    "invalid_request", "body must be application/x-www-form-urlencoded"
+                )
             with self.state.lock:
                 client = self._authenticate_client(request, form)
                 if grant_type == "authorization_code":
@@ -216,7 +221,9 @@ class OAuthServer:
             raise OAuthError("invalid_grant", "authorization code expired")
         redirect_uri = form.get("redirect_uri")
         if (redirect_uri or code.redirect_uri_sent) and redirect_uri != code.redirect_uri:
-            raise OAuthError("invalid_grant", "redirect_uri does not match the authorization request")
+            raise OAuthError(
+                "invalid_grant", "redirect_uri does not match the authorization request"
+            )
         if code.code_challenge is not None:
             verifier = form.get("code_verifier", "")
             digest = hashlib.sha256(verifier.encode()).digest()

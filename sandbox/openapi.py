@@ -37,6 +37,7 @@ ERROR_SCHEMAS = {
     429: "RateLimitedErrorRep",
 }
 
+
 def _translate_nullable(node: Any) -> Any:
     if isinstance(node, dict):
         out = {key: _translate_nullable(value) for key, value in node.items()}
@@ -82,7 +83,6 @@ class Operation:
     method: str
     template: str
     operation_id: str
-    pointer: str  # JSON pointer to the operation object
 
 
 @cache
@@ -91,11 +91,9 @@ def _operations() -> list[tuple[re.Pattern[str], Operation]]:
     ops = []
     for template, item in spec["paths"].items():
         pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$")
-        escaped = template.replace("~", "~0").replace("/", "~1")
         for method, op in item.items():
             if isinstance(op, dict) and "operationId" in op:
-                pointer = f"#/paths/{escaped}/{method}"
-                ops.append((pattern, Operation(method.upper(), template, op["operationId"], pointer)))
+                ops.append((pattern, Operation(method.upper(), template, op["operationId"])))
     # Literal segments win over parameters ("/members/me" style clashes).
     ops.sort(key=lambda entry: entry[1].template.count("{"))
     return ops

@@ -80,7 +80,9 @@ def oauth_error_page(message: str) -> str:
 def overview_page(accounts: list[Account], clients: list[OAuthClient]) -> str:
     sections = []
     for account in accounts:
-        members = ", ".join(f"{escape(m.email)} / {escape(m.password)}" for m in account.members.values())
+        members = ", ".join(
+            f"{escape(m.email)} / {escape(m.password)}" for m in account.members.values()
+        )
         projects = []
         for project in account.projects.values():
             rows = "".join(

@@ -26,7 +26,10 @@ DEMO_ACCOUNT_NAME = "Demo"
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "sandbox-demo"
 SEEDED_PROJECTS = (("default", "Default project"), ("mobile-app", "Mobile app"))
-SEEDED_ENVIRONMENTS = (("production", "Production", "417505", True), ("test", "Test", "F5A623", False))
+SEEDED_ENVIRONMENTS = (
+    ("production", "Production", "417505", True),
+    ("test", "Test", "F5A623", False),
+)
 SEEDED_CONTEXT_KINDS = (
     ("user", "User", "default"),
     ("organization", "Organization", "manual"),

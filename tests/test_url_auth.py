@@ -31,6 +31,11 @@ ROUTES = {
     "tenants:member_invite": Route("post", Role.ADMIN),
     "tenants:member_role": Route("post", Role.ADMIN),
     "tenants:audit": Route(role=Role.ADMIN),
+    "connections:settings": Route(),
+    "connections:oauth_begin": Route("post", Role.ADMIN),
+    "connections:api_token": Route("post", Role.ADMIN),
+    "connections:project": Route(role=Role.ADMIN),
+    "connections:disconnect": Route("post", Role.ADMIN),
 }
 
 # Routes with no workspace in them, and why that is safe.
@@ -47,6 +52,8 @@ PUBLIC = {
     "tenants:password_reset_complete": "static page",
     "tenants:workspace_new": "creates a workspace owned by the user",
     "tenants:invitation": "guarded by a 256-bit single-use token, bound to the invitee's email",
+    "connections:oauth_callback": "LaunchDarkly's one fixed redirect URI; the workspace comes "
+    "from the single-use OAuth state in the user's own session (tests/connections/test_oauth.py)",
 }
 
 # How to make, in a given workspace, the object a URL argument names.

@@ -1,0 +1,91 @@
+"""A workspace's link to its LaunchDarkly account."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from connector import crypto
+from tenants.scope import TenantOwnedModel
+
+
+class Instance(models.TextChoices):
+    COMMERCIAL = "commercial", "LaunchDarkly (app.launchdarkly.com)"
+    EU = "eu", "LaunchDarkly EU (app.eu.launchdarkly.com)"
+    FEDERAL = "federal", "LaunchDarkly Federal (app.launchdarkly.us)"
+
+
+class AuthKind(models.TextChoices):
+    OAUTH = "oauth", "OAuth"
+    API_TOKEN = "api_token", "API access token"
+
+
+class Status(models.TextChoices):
+    ACTIVE = "active", "Connected"
+    NEEDS_REAUTH = "needs_reauth", "Needs re-authorisation"
+    DISCONNECTED = "disconnected", "Disconnected"
+
+
+class LaunchDarklyConnection(TenantOwnedModel):
+    """One per workspace. Tokens are stored only encrypted (connector.crypto) and are
+    read through `access_token()` / `refresh_token()`, never as plain attributes, so
+    no form, admin page or template can render them by accident."""
+
+    instance = models.CharField(max_length=16, choices=Instance.choices)
+    auth_kind = models.CharField(max_length=16, choices=AuthKind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.CharField(max_length=300, blank=True)
+
+    access_token_encrypted = models.TextField(blank=True)
+    refresh_token_encrypted = models.TextField(blank=True)
+    token_hint = models.CharField(max_length=4, blank=True, help_text="Last four characters.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(default=list, blank=True)
+
+    account_id = models.CharField(max_length=64, blank=True)
+    member_id = models.CharField(max_length=64, blank=True)
+    token_name = models.CharField(max_length=200, blank=True)
+    project_key = models.CharField(max_length=140, blank=True)
+    project_name = models.CharField(max_length=200, blank=True)
+
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    connected_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="one_launchdarkly_connection")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_instance_display()} account {self.account_id or '?'}"
+
+    # --- secrets -------------------------------------------------------------------
+    def set_tokens(self, *, access_token: str, refresh_token: str = "") -> None:
+        self.access_token_encrypted = crypto.encrypt(access_token)
+        self.refresh_token_encrypted = crypto.encrypt(refresh_token) if refresh_token else ""
+        self.token_hint = access_token[-4:]
+
+    def clear_tokens(self) -> None:
+        self.access_token_encrypted = ""
+        self.refresh_token_encrypted = ""
+        self.expires_at = None
+
+    def access_token(self) -> str:
+        return crypto.decrypt(self.access_token_encrypted) if self.access_token_encrypted else ""
+
+    def refresh_token(self) -> str:
+        return crypto.decrypt(self.refresh_token_encrypted) if self.refresh_token_encrypted else ""
+
+    # --- state ---------------------------------------------------------------------
+    @property
+    def is_usable(self) -> bool:
+        """Workers may call LaunchDarkly with it."""
+        return self.status == Status.ACTIVE and bool(self.access_token_encrypted)
+
+    @property
+    def has_project(self) -> bool:
+        return bool(self.project_key)

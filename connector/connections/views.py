@@ -1,0 +1,220 @@
+"""Connect LaunchDarkly: OAuth (authorization code + PKCE) or a pasted API token.
+
+The OAuth state is single use, kept in the signed-in user's session and bound to the
+user, the workspace and the instance; LaunchDarkly allows one redirect URI without a
+query string, so the callback learns the workspace from the state alone.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from connector.connections import selectors, services
+from connector.connections.forms import ApiTokenForm, InstanceForm, ProjectForm
+from connector.connections.models import Status
+from connector.launchdarkly import errors
+from connector.launchdarkly.oauth import new_pkce_pair, new_state
+from tenants.models import Role
+from tenants.scope import tenant_scope
+from tenants.selectors import membership_for
+from tenants.views import workspace_view
+
+OAUTH_SESSION_KEY = "launchdarkly_oauth"
+OAUTH_STATE_TTL_S = 10 * 60
+OAUTH_PENDING_MAX = 5  # a few tabs at once; older attempts are dropped
+
+
+def _settings_page(request: HttpRequest, *, token_form=None, status: int = 200) -> HttpResponse:
+    connection = selectors.connection_of_workspace()
+    instance = connection.instance if connection else None
+    return render(
+        request,
+        "connections/settings.html",
+        {
+            "connection": connection,
+            "instance_form": InstanceForm(initial={"instance": instance} if instance else None),
+            "token_form": token_form or ApiTokenForm(),
+            "redirect_uri": services.oauth_redirect_uri(),
+            "can_manage": request.membership.has_role(Role.ADMIN),
+        },
+        status=status,
+    )
+
+
+@workspace_view()
+def settings_page(request: HttpRequest) -> HttpResponse:
+    return _settings_page(request)
+
+
+@require_POST
+@workspace_view(minimum_role=Role.ADMIN)
+def oauth_begin(request: HttpRequest) -> HttpResponse:
+    form = InstanceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a LaunchDarkly instance from the list.")
+        return redirect("connections:settings", slug=request.workspace.slug)
+    instance = form.cleaned_data["instance"]
+    state = new_state()
+    verifier, _ = new_pkce_pair()
+    now = time.time()
+    pending = {
+        key: entry
+        for key, entry in request.session.get(OAUTH_SESSION_KEY, {}).items()
+        if now - entry["at"] < OAUTH_STATE_TTL_S
+    }
+    pending[state] = {
+        "user": request.user.pk,
+        "workspace": request.workspace.slug,
+        "instance": instance,
+        "verifier": verifier,
+        "at": now,
+    }
+    request.session[OAUTH_SESSION_KEY] = dict(list(pending.items())[-OAUTH_PENDING_MAX:])
+    url = services.oauth_client(instance).authorization_url(state=state, code_verifier=verifier)
+    return redirect(url)
+
+
+def _oauth_error(request: HttpRequest, message: str, slug: str | None = None) -> HttpResponse:
+    return render(
+        request, "connections/oauth_error.html", {"message": message, "slug": slug}, status=400
+    )
+
+
+@login_required
+def oauth_callback(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state", "")
+    pending = request.session.get(OAUTH_SESSION_KEY, {})
+    # Single use: the state leaves the session before anything else happens.
+    entry = pending.pop(state, None) if state else None
+    request.session[OAUTH_SESSION_KEY] = pending
+    if entry is None or entry["user"] != request.user.pk:
+        return _oauth_error(
+            request,
+            "This LaunchDarkly sign-in is not valid: it was already used, started in another "
+            "browser or by another user, or never started. Start again from the settings page.",
+        )
+    slug = entry["workspace"]
+    if time.time() - entry["at"] >= OAUTH_STATE_TTL_S:
+        return _oauth_error(
+            request, "This LaunchDarkly sign-in took too long and expired. Start again.", slug
+        )
+    membership = membership_for(user=request.user, slug=slug)
+    if membership is None or not membership.has_role(Role.ADMIN):
+        return _oauth_error(request, "You can no longer connect this workspace.")
+    if request.GET.get("error"):
+        reason = (
+            "You declined access in LaunchDarkly, so nothing was connected."
+            if request.GET["error"] == "access_denied"
+            else f"LaunchDarkly refused the authorisation ({request.GET['error'][:60]})."
+        )
+        return _oauth_error(request, reason, slug)
+    code = request.GET.get("code", "")
+    if not code:
+        return _oauth_error(request, "LaunchDarkly sent no authorisation code. Start again.", slug)
+
+    with tenant_scope(membership.tenant):
+        try:
+            tokens = services.oauth_client(entry["instance"]).exchange_code(
+                code=code, code_verifier=entry["verifier"]
+            )
+            services.connection_connect_oauth(
+                user=request.user, instance=entry["instance"], tokens=tokens
+            )
+        except errors.InvalidGrant:
+            return _oauth_error(
+                request, "The authorisation code was used already or expired. Start again.", slug
+            )
+        except errors.LaunchDarklyError:
+            return _oauth_error(
+                request,
+                "LaunchDarkly's sign-in service did not answer properly. Nothing was saved; "
+                "try again in a moment.",
+                slug,
+            )
+        except services.ConnectionRefused as exc:
+            return _oauth_error(request, str(exc), slug)
+    messages.success(request, "LaunchDarkly is connected. Now choose the project for metrics.")
+    return redirect("connections:project", slug=slug)
+
+
+@require_POST
+@workspace_view(minimum_role=Role.ADMIN)
+def api_token(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST)
+    if form.is_valid():
+        try:
+            services.connection_connect_api_token(
+                user=request.user,
+                instance=form.cleaned_data["instance"],
+                token=form.cleaned_data["token"],
+            )
+        except services.ConnectionRefused as exc:
+            form.add_error("token", str(exc))
+        else:
+            messages.success(request, "LaunchDarkly is connected. Now choose the project.")
+            return redirect("connections:project", slug=request.workspace.slug)
+    return _settings_page(request, token_form=form, status=400)
+
+
+def _needs_reauth(request: HttpRequest, connection, exc: Exception) -> HttpResponse:
+    services.connection_mark_needs_reauth(
+        connection=connection, reason="LaunchDarkly rejected the stored credentials."
+    )
+    messages.error(request, "LaunchDarkly no longer accepts this connection. Reconnect it.")
+    return redirect("connections:settings", slug=request.workspace.slug)
+
+
+@workspace_view(minimum_role=Role.ADMIN)
+def project(request: HttpRequest) -> HttpResponse:
+    connection = selectors.connection_of_workspace()
+    if connection is None or connection.status == Status.DISCONNECTED:
+        messages.info(request, "Connect LaunchDarkly first.")
+        return redirect("connections:settings", slug=request.workspace.slug)
+    error = ""
+    if request.method == "POST":
+        form = ProjectForm(request.POST)
+        if form.is_valid():
+            try:
+                services.connection_choose_project(
+                    user=request.user,
+                    connection=connection,
+                    project_key=form.cleaned_data["project_key"],
+                )
+            except services.ReauthorizationRequired as exc:
+                return _needs_reauth(request, connection, exc)
+            except services.ConnectionRefused as exc:
+                error = str(exc)
+            else:
+                messages.success(request, f"Metrics will go to {connection.project_name}.")
+                return redirect("connections:settings", slug=request.workspace.slug)
+        else:
+            error = "Choose a project."
+    try:
+        projects = services.connection_projects(connection=connection)
+    except (errors.Unauthorized, services.ReauthorizationRequired) as exc:
+        return _needs_reauth(request, connection, exc)
+    except errors.LaunchDarklyError:
+        projects = []
+        error = error or "LaunchDarkly could not list your projects just now. Reload to retry."
+    return render(
+        request,
+        "connections/project.html",
+        {"connection": connection, "projects": projects, "error": error},
+        status=400 if error else 200,
+    )
+
+
+@require_POST
+@workspace_view(minimum_role=Role.ADMIN)
+def disconnect(request: HttpRequest) -> HttpResponse:
+    connection = selectors.connection_of_workspace()
+    if connection is not None and connection.status != Status.DISCONNECTED:
+        services.connection_disconnect(user=request.user, connection=connection)
+        messages.success(request, "LaunchDarkly is disconnected and its token forgotten.")
+    return redirect("connections:settings", slug=request.workspace.slug)

@@ -1,0 +1,292 @@
+"""LaunchDarkly's REST API (https://launchdarkly.com/docs/api) and metric event import,
+one method per operation, each naming LaunchDarkly's operationId.
+
+Answers are LaunchDarkly's JSON as plain dicts (typed loosely in `types`); list
+operations are iterators that follow `_links.next` until the last page. Every failure
+leaves as an error from `errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal, cast
+from urllib.parse import quote
+
+import requests
+
+from connector.launchdarkly.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    LaunchDarklyError,
+    MalformedResponse,
+    NotFound,
+    Unauthorized,
+    UnexpectedStatus,
+)
+from connector.launchdarkly.transport import (
+    DEFAULT_TIMEOUT,
+    RateLimitCallback,
+    Transport,
+    error_fields,
+    json_body,
+)
+from connector.launchdarkly.types import CallerIdentity, Metric, Project
+
+AuthKind = Literal["api_token", "oauth"]
+
+# LaunchDarkly: getMetrics accepts at most 50 per page.
+MAX_METRICS_PAGE = 50
+
+ERRORS_BY_STATUS: dict[int, type[LaunchDarklyError]] = {
+    400: InvalidRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: InvalidRequest,  # LaunchDarkly: a malformed patch
+}
+
+
+class _LaunchDarklyHttp:
+    """What the REST and the event import clients share: auth and one `_request`."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        auth_kind: AuthKind,
+        product: str,
+        timeout: tuple[float, float],
+        session: requests.Session | None,
+        on_rate_limit: RateLimitCallback | None,
+    ) -> None:
+        if auth_kind not in ("api_token", "oauth"):
+            raise ValueError(f"unknown auth_kind {auth_kind!r}")
+        self._transport = Transport(
+            base_url=base_url,
+            product=product,
+            timeout=timeout,
+            session=session,
+            on_rate_limit=on_rate_limit,
+        )
+        self._headers = {
+            # LaunchDarkly: API access tokens go raw, OAuth access tokens as Bearer.
+            "Authorization": f"Bearer {token}" if auth_kind == "oauth" else token,
+            "Accept": "application/json",
+        }
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Send one request; LaunchDarkly's JSON answer, or None for an empty one (202, 204)."""
+        response = self._transport.send(
+            method, path, headers={**self._headers, **(headers or {})}, params=params, json=json
+        )
+        if response.status_code >= 400:
+            message, code, request_id = error_fields(response)
+            error_class = ERRORS_BY_STATUS.get(response.status_code, UnexpectedStatus)
+            raise error_class(
+                message or f"{method} {path}: answered {response.status_code}",
+                status=response.status_code,
+                code=code,
+                request_id=request_id,
+            )
+        if not response.content:
+            return None
+        return json_body(response)
+
+
+class LaunchDarklyClient(_LaunchDarklyHttp):
+    """LaunchDarkly's REST API for one token.
+
+    `on_rate_limit` receives the rate-limit headers of every answer, so a budget shared
+    by all workers for one account can follow them.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        auth_kind: AuthKind,
+        product: str = "MetricSync",
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+        on_rate_limit: RateLimitCallback | None = None,
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            token=token,
+            auth_kind=auth_kind,
+            product=product,
+            timeout=timeout,
+            session=session,
+            on_rate_limit=on_rate_limit,
+        )
+
+    # --- account ---------------------------------------------------------------------
+
+    def get_caller_identity(self) -> CallerIdentity:
+        """getCallerIdentity: the account, member, token and scopes behind the token."""
+        return cast(CallerIdentity, self._request("GET", "/api/v2/caller-identity"))
+
+    def get_member(self, member_id: str = "me") -> dict[str, Any]:
+        """getMember; `me` is the member the token acts for."""
+        return self._request("GET", f"/api/v2/members/{_segment(member_id)}")
+
+    # --- projects ----------------------------------------------------------------------
+
+    def list_projects(self, *, limit: int = 20) -> Iterator[Project]:
+        """getProjects, every page."""
+        return cast(Iterator[Project], self._paginate("/api/v2/projects", {"limit": limit}))
+
+    def get_project(self, project_key: str) -> Project:
+        """getProject."""
+        return cast(Project, self._request("GET", f"/api/v2/projects/{_segment(project_key)}"))
+
+    def list_environments(self, project_key: str, *, limit: int = 20) -> Iterator[dict[str, Any]]:
+        """getEnvironmentsByProject, every page. The answers carry SDK keys: do not store them."""
+        path = f"/api/v2/projects/{_segment(project_key)}/environments"
+        return self._paginate(path, {"limit": limit})
+
+    def list_context_kinds(self, project_key: str) -> list[dict[str, Any]]:
+        """getContextKindsByProjectKey (not paginated)."""
+        page = self._request("GET", f"/api/v2/projects/{_segment(project_key)}/context-kinds")
+        return _items(page)
+
+    # --- metrics -----------------------------------------------------------------------
+
+    def list_metrics(
+        self, project_key: str, *, filter: str | None = None, limit: int = MAX_METRICS_PAGE
+    ) -> Iterator[Metric]:
+        """getMetrics, every page. `filter` is LaunchDarkly's syntax, e.g. `tags:connector`."""
+        if not 1 <= limit <= MAX_METRICS_PAGE:
+            raise ValueError(f"limit must be 1 to {MAX_METRICS_PAGE}")
+        params: dict[str, Any] = {"limit": limit}
+        if filter is not None:
+            params["filter"] = filter
+        return cast(Iterator[Metric], self._paginate(_metrics_path(project_key), params))
+
+    def get_metric(self, project_key: str, metric_key: str) -> Metric:
+        """getMetric."""
+        return cast(Metric, self._request("GET", _metrics_path(project_key, metric_key)))
+
+    def create_metric(self, project_key: str, body: dict[str, Any]) -> Metric:
+        """postMetric: `body` is a `MetricPost`. A Conflict means the key exists already."""
+        return cast(Metric, self._request("POST", _metrics_path(project_key), json=body))
+
+    def patch_metric(
+        self,
+        project_key: str,
+        metric_key: str,
+        patch: list[dict[str, Any]],
+        comment: str | None = None,
+    ) -> Metric:
+        """patchMetric with an RFC 6902 JSON Patch (`[{"op", "path", "value"}]`)."""
+        # LaunchDarkly: a comment goes with the patch wrapped as {"comment", "patch"}.
+        body: Any = patch if comment is None else {"comment": comment, "patch": patch}
+        return cast(
+            Metric, self._request("PATCH", _metrics_path(project_key, metric_key), json=body)
+        )
+
+    def delete_metric(self, project_key: str, metric_key: str) -> None:
+        """deleteMetric."""
+        self._request("DELETE", _metrics_path(project_key, metric_key))
+
+    # --- pagination --------------------------------------------------------------------
+
+    def _paginate(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The items of every page, following `_links.next.href` (host-relative, and
+        carrying limit, offset and filter) until LaunchDarkly leaves it out. Requests
+        are sent as the iteration reaches each page, so errors surface there."""
+        page = self._request("GET", path, params=params)
+        seen: set[str] = set()
+        while True:
+            yield from _items(page)
+            href = _next_href(page)
+            if href is None:
+                return
+            if href in seen:  # a server bug must not keep a worker paging forever
+                raise MalformedResponse(f"pagination loops back to {href}")
+            seen.add(href)
+            page = self._request("GET", href)
+
+
+class EventImportClient(_LaunchDarklyHttp):
+    """LaunchDarkly's metric event import (https://launchdarkly.com/docs/home/metrics/import-metric-events),
+    on the events host. The token's role must allow `importEventData`."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        auth_kind: AuthKind = "api_token",
+        product: str = "MetricImport",
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+        on_rate_limit: RateLimitCallback | None = None,
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            token=token,
+            auth_kind=auth_kind,
+            product=product,
+            timeout=timeout,
+            session=session,
+            on_rate_limit=on_rate_limit,
+        )
+
+    def import_events(
+        self,
+        project_key: str,
+        environment_key: str,
+        events: list[dict[str, Any]],
+        payload_id: str,
+    ) -> None:
+        """Send events `{kind: "custom", key, creationDate (unix ms), contextKeys,
+        metricValue?}`. Resend a batch with the same `payload_id` after a lost answer:
+        LaunchDarkly counts a payload once."""
+        path = f"/v2/event-data-import/{_segment(project_key)}/{_segment(environment_key)}"
+        self._request(
+            "POST",
+            path,
+            json=events,
+            headers={
+                "Content-Type": "application/json",
+                "X-LaunchDarkly-Event-Schema": "4",
+                "X-LaunchDarkly-Payload-ID": payload_id,
+            },
+        )
+
+
+def _segment(value: str) -> str:
+    """One path segment, escaped so a key can never change the path."""
+    return quote(value, safe="")
+
+
+def _metrics_path(project_key: str, metric_key: str | None = None) -> str:
+    path = f"/api/v2/metrics/{_segment(project_key)}"
+    return path if metric_key is None else f"{path}/{_segment(metric_key)}"
+
+
+def _items(page: Any) -> list[dict[str, Any]]:
+    items = page.get("items") if isinstance(page, dict) else None
+    if not isinstance(items, list):
+        raise MalformedResponse("a collection without an items list")
+    return items
+
+
+def _next_href(page: dict[str, Any]) -> str | None:
+    links = page.get("_links")
+    next_link = links.get("next") if isinstance(links, dict) else None
+    href = next_link.get("href") if isinstance(next_link, dict) else None
+    return href if isinstance(href, str) and href else None

@@ -1,0 +1,252 @@
+"""The `/_sandbox/` control surface (DESIGN.md's table): JSON in, JSON out.
+
+Tests and `make run` use it to mint tokens, register OAuth clients, set limits and
+faults, read the request log and event counts, and reset. It is never rate limited,
+faulted, delayed or logged, so controlling the sandbox cannot disturb what is measured.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sandbox import pages
+from sandbox.faults import parse_faults
+from sandbox.messages import ApiError, Request, Response, html_response, json_response
+from sandbox.state import Account, Limits, OAuthClient
+
+if TYPE_CHECKING:
+    from sandbox.app import SandboxApp
+
+ROLES = ("reader", "writer")
+
+
+def _object(request: Request) -> dict[str, Any]:
+    try:
+        body = request.json() if request.body else {}
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", "body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "body must be a JSON object")
+    return body
+
+
+def _string(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, "invalid_request", f"{name}: a non-empty string is required")
+    return value
+
+
+class Control:
+    def __init__(self, app: SandboxApp) -> None:
+        self.app = app
+        self.state = app.state
+        self.routes = {
+            ("GET", "/_sandbox"): self.overview,
+            ("GET", "/_sandbox/"): self.overview,
+            ("GET", "/_sandbox/state"): self.get_state,
+            ("POST", "/_sandbox/accounts"): self.create_account,
+            ("POST", "/_sandbox/tokens"): self.create_token,
+            ("POST", "/_sandbox/tokens/revoke"): self.revoke_token,
+            ("POST", "/_sandbox/oauth-clients"): self.register_client,
+            ("PUT", "/_sandbox/limits"): self.set_limits,
+            ("PUT", "/_sandbox/faults"): self.set_faults,
+            ("GET", "/_sandbox/requests"): self.get_requests,
+            ("GET", "/_sandbox/events"): self.get_events,
+            ("POST", "/_sandbox/reset"): self.reset,
+        }
+
+    def handle(self, request: Request) -> Response:
+        handler = self.routes.get((request.method, request.path))
+        if handler is None:
+            if any(path == request.path for _, path in self.routes):
+                return ApiError(405, "method_not_allowed", "Method not allowed").response()
+            return ApiError(404, "not_found", f"No sandbox control at {request.path}").response()
+        try:
+            with self.state.lock:
+                return handler(request)
+        except ApiError as error:
+            return error.response()
+
+    # --- reads ---------------------------------------------------------------------
+
+    def overview(self, request: Request) -> Response:
+        accounts = list(self.state.accounts.values())
+        return html_response(
+            200, pages.overview_page(accounts, list(self.state.oauth_clients.values()))
+        )
+
+    def _account_state(self, account: Account) -> dict[str, Any]:
+        return {
+            "id": account.id,
+            "name": account.name,
+            "members": [
+                {"id": m.id, "email": m.email, "password": m.password, "role": m.role}
+                for m in account.members.values()
+            ],
+            "projects": [
+                {
+                    "key": p.key,
+                    "name": p.name,
+                    "environments": [
+                        {"key": e.key, "name": e.name, "id": e.id} for e in p.environments.values()
+                    ],
+                    "context_kinds": list(p.context_kinds),
+                    "metrics": list(p.metrics.values()),
+                }
+                for p in account.projects.values()
+            ],
+        }
+
+    def get_state(self, request: Request) -> Response:
+        limits = self.state.limits
+        faults = self.state.faults
+        return json_response(
+            200,
+            {
+                "demo_account_id": self.state.demo_account.id,
+                "accounts": [self._account_state(a) for a in self.state.accounts.values()],
+                "oauth_clients": [
+                    {
+                        "client_id": c.client_id,
+                        "client_secret": c.client_secret,
+                        "redirect_uri": c.redirect_uri,
+                        "name": c.name,
+                    }
+                    for c in self.state.oauth_clients.values()
+                ],
+                "limits": {
+                    "global_per_10s": limits.global_per_window,
+                    "route_per_10s": limits.route_per_window,
+                    "retry_after_mode": limits.retry_after_mode,
+                    "window_s": self.app.limiter.window_s,
+                },
+                "faults": {
+                    "rate": faults.rate,
+                    "kinds": list(faults.kinds),
+                    "routes": list(faults.routes),
+                    "latency_ms": faults.latency_ms,
+                    "slow_ms": faults.slow_ms,
+                },
+            },
+        )
+
+    def get_requests(self, request: Request) -> Response:
+        since = request.query.get("since", "0")
+        if not since.isdigit():
+            raise ApiError(400, "invalid_request", "since: a non-negative integer")
+        entries = [dict(e) for e in self.state.requests if e["seq"] > int(since)]
+        return json_response(200, {"requests": entries, "last_seq": self.state.request_seq})
+
+    def get_events(self, request: Request) -> Response:
+        return json_response(200, self.app.events.report())
+
+    # --- writes --------------------------------------------------------------------
+
+    def create_account(self, request: Request) -> Response:
+        account = self.state.create_account(_string(_object(request), "name"))
+        token = self.state.mint_token(account, role="writer", name="sandbox writer")
+        member = account.owner
+        return json_response(
+            201,
+            {
+                "id": account.id,
+                "name": account.name,
+                "token": token.secret,
+                "token_id": token.id,
+                "member": {"id": member.id, "email": member.email, "password": member.password},
+            },
+        )
+
+    def create_token(self, request: Request) -> Response:
+        body = _object(request)
+        account_id = body.get("account_id") or self.state.demo_account.id
+        account = self.state.accounts.get(account_id)
+        if account is None:
+            raise ApiError(404, "not_found", f"Unknown account {account_id}")
+        role = body.get("role", "writer")
+        if role not in ROLES:
+            raise ApiError(400, "invalid_request", "role: reader or writer")
+        permissions = body.get("permissions") or []
+        if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
+            raise ApiError(400, "invalid_request", "permissions: a list of strings")
+        name = body.get("name") or f"sandbox {role}"
+        token = self.state.mint_token(account, role=role, permissions=tuple(permissions), name=name)
+        return json_response(
+            201,
+            {
+                "token": token.secret,
+                "id": token.id,
+                "account_id": account.id,
+                "role": role,
+                "permissions": permissions,
+            },
+        )
+
+    def revoke_token(self, request: Request) -> Response:
+        revoked = self.state.revoke(_string(_object(request), "token"))
+        return json_response(200 if revoked else 404, {"revoked": revoked})
+
+    def register_client(self, request: Request) -> Response:
+        """Registers or replaces a client, so re-running a setup script is harmless."""
+        body = _object(request)
+        client = OAuthClient(
+            client_id=_string(body, "client_id"),
+            client_secret=_string(body, "client_secret"),
+            redirect_uri=_string(body, "redirect_uri"),
+            name=body.get("name") or body["client_id"],
+        )
+        existed = client.client_id in self.state.oauth_clients
+        self.state.oauth_clients[client.client_id] = client
+        return json_response(
+            200 if existed else 201,
+            {
+                "client_id": client.client_id,
+                "name": client.name,
+                "redirect_uri": client.redirect_uri,
+            },
+        )
+
+    def set_limits(self, request: Request) -> Response:
+        """Keys left out keep their value; `null` lifts a limit."""
+        body = _object(request)
+        limits = self.state.limits
+        values = {
+            "global_per_10s": limits.global_per_window,
+            "route_per_10s": limits.route_per_window,
+        }
+        for name in values:
+            if name in body:
+                value = body[name]
+                if value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int) or value < 0
+                ):
+                    raise ApiError(
+                        400, "invalid_request", f"{name}: a non-negative integer or null"
+                    )
+                values[name] = value
+        retry_after = body.get("retry_after_mode", limits.retry_after_mode)
+        if not isinstance(retry_after, bool):
+            raise ApiError(400, "invalid_request", "retry_after_mode: true or false")
+        self.state.limits = Limits(values["global_per_10s"], values["route_per_10s"], retry_after)
+        self.app.limiter.reset()
+        return json_response(200, {**values, "retry_after_mode": retry_after})
+
+    def set_faults(self, request: Request) -> Response:
+        faults = parse_faults(_object(request), self.state.faults)
+        self.state.faults = faults
+        return json_response(
+            200,
+            {
+                "rate": faults.rate,
+                "kinds": list(faults.kinds),
+                "routes": list(faults.routes),
+                "latency_ms": faults.latency_ms,
+                "slow_ms": faults.slow_ms,
+            },
+        )
+
+    def reset(self, request: Request) -> Response:
+        self.state.reset()
+        self.app.limiter.reset()
+        return json_response(200, {"reset": True, "demo_account_id": self.state.demo_account.id})
