@@ -7,7 +7,9 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Development settings for `make run`: the local LaunchDarkly sandbox stands in for LaunchDarkly.
 SANDBOX_URL := http://127.0.0.1:8765
-RUN_ENV := LAUNCHDARKLY_BASE_URL=$(SANDBOX_URL) LAUNCHDARKLY_EVENTS_URL=$(SANDBOX_URL) \
+# The Procfile names gunicorn, celery and python: the venv's come first on PATH.
+RUN_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" \
+           LAUNCHDARKLY_BASE_URL=$(SANDBOX_URL) LAUNCHDARKLY_EVENTS_URL=$(SANDBOX_URL) \
            PUBLIC_URL=http://127.0.0.1:8000
 
 .PHONY: install browser run test lint bench clean

@@ -208,6 +208,12 @@ LAUNCHDARKLY_OAUTH_CLIENT_ID = env.str("LAUNCHDARKLY_OAUTH_CLIENT_ID", default="
 LAUNCHDARKLY_OAUTH_CLIENT_SECRET = env.str(
     "LAUNCHDARKLY_OAUTH_CLIENT_SECRET", default="connector-dev-secret"
 )
+LAUNCHDARKLY_AUTHORIZE_ORIGINS = [
+    "https://app.launchdarkly.com",
+    "https://app.eu.launchdarkly.com",
+    "https://app.launchdarkly.us",
+    *([LAUNCHDARKLY_BASE_URL.rstrip("/")] if LAUNCHDARKLY_BASE_URL else []),
+]
 # Comma-separated Fernet keys, newest first. The default serves `make run` only.
 TOKEN_ENCRYPTION_KEYS = env.list(
     "TOKEN_ENCRYPTION_KEYS",
@@ -244,7 +250,9 @@ CONTENT_SECURITY_POLICY = {
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
-        "form-action": ["'self'"] + ([] if PRODUCTION else ["http://127.0.0.1:8765"]),
+        # "Connect LaunchDarkly" posts here and is redirected to the instance's
+        # authorize page; browsers apply form-action to that redirect too.
+        "form-action": ["'self'", *LAUNCHDARKLY_AUTHORIZE_ORIGINS],
         "frame-ancestors": ["'none'"],
         "base-uri": ["'none'"],
         "object-src": ["'none'"],
