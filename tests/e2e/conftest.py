@@ -22,9 +22,6 @@ CHROMIUM_FLAGS = [
 ]
 _screenshot_folders: list[Path] = []
 
-# Playwright's sync API runs an event loop in this thread; Django must allow the
-# ORM calls our tests make between browser steps.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="session")
@@ -33,10 +30,19 @@ def browser():
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    # Playwright's sync API keeps an event loop running in this thread; Django must
+    # allow the ORM calls that tests (and their database fixtures) make meanwhile.
+    # Test-only: the app never runs with it.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+    if previous is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 class Steps:
