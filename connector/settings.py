@@ -46,6 +46,9 @@ INSTALLED_APPS = [
     "tenants",
     "connector.web",
     "connector.connections",
+    "connector.sources",
+    "connector.metrics",
+    "connector.sync",
     "sandbox",
 ]
 
@@ -194,12 +197,27 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
+    "sync-sweep": {"task": "sync.sweep", "schedule": 30},
+    "sync-resync": {"task": "sync.resync_all", "schedule": 60 * 60},
     "purge-expired-invitations": {
         "task": "tenants.invitations_purge_expired",
         "schedule": 24 * 60 * 60,
     },
 }
 CELERY_TIMEZONE = "UTC"
+
+# --- Sync engine ------------------------------------------------------------------------
+# Items of one workspace queued or in flight at once: bounds what one workspace can
+# put in front of the others in the broker's queue (fairness), and its concurrency.
+SYNC_WINDOW_PER_WORKSPACE = env.int("SYNC_WINDOW_PER_WORKSPACE", default=6)
+SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=6)
+SYNC_BACKOFF_BASE_S = env.float("SYNC_BACKOFF_BASE_S", default=2.0)
+SYNC_BACKOFF_CAP_S = env.float("SYNC_BACKOFF_CAP_S", default=300.0)
+# A claim older than this belongs to a worker that died: the sweeper frees the item.
+SYNC_STALE_CLAIM_S = env.int("SYNC_STALE_CLAIM_S", default=150)
+# Rate-limit waits up to this long are slept in the worker (precise, no broker trip);
+# longer ones reschedule the item.
+SYNC_MAX_INLINE_WAIT_S = env.float("SYNC_MAX_INLINE_WAIT_S", default=11.0)
 
 # --- LaunchDarkly ---------------------------------------------------------------------
 LAUNCHDARKLY_BASE_URL = env.str("LAUNCHDARKLY_BASE_URL", default="")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import cache
+from pathlib import Path
 
 import redis
 from django.conf import settings
@@ -68,3 +70,29 @@ def shared_lock(name: str, *, timeout: float = 30, wait: float = 30) -> Iterator
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def update_json(name: str, change, *, ttl_s: int = 3600):
+    """Read the JSON value `name`, let `change(value) -> (result, new_value)` decide,
+    write the new value, and return the result: one atomic step across processes."""
+    with shared_lock(f"json:{name}", timeout=10, wait=10):
+        if settings.REDIS_URL:
+            raw = redis_client().get(f"json:{name}")
+        else:
+            path = _json_path(name)
+            raw = path.read_bytes() if path.exists() else None
+        result, value = change(json.loads(raw) if raw else None)
+        encoded = json.dumps(value).encode()
+        if settings.REDIS_URL:
+            redis_client().set(f"json:{name}", encoded, ex=ttl_s)
+        else:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(encoded)
+            tmp.replace(path)  # atomic: a reader never sees half a file
+        return result
+
+
+def _json_path(name: str) -> Path:
+    folder = settings.VAR_DIR / "state"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / (hashlib.sha256(name.encode()).hexdigest() + ".json")

@@ -1,6 +1,7 @@
 import pytest
 from django.core.cache import cache
 
+from sandbox.testing import TEST_CLIENT, RunningSandbox
 from tenants.models import Role
 from tests.factories import TEST_PASSWORD, MembershipFactory, TenantFactory
 
@@ -53,3 +54,36 @@ def client_of(client):
         return client
 
     return sign_in
+
+
+# --- the LaunchDarkly sandbox, with the connector's settings pointed at it ------------
+
+
+def point_settings_at(sandbox, settings):
+    settings.LAUNCHDARKLY_BASE_URL = sandbox.base_url
+    settings.LAUNCHDARKLY_OAUTH_CLIENT_ID = TEST_CLIENT.client_id
+    settings.LAUNCHDARKLY_OAUTH_CLIENT_SECRET = TEST_CLIENT.client_secret
+    settings.PUBLIC_URL = "http://testserver"
+
+
+@pytest.fixture
+def ld(settings):
+    with RunningSandbox() as sandbox:
+        point_settings_at(sandbox, settings)
+        yield sandbox
+
+
+@pytest.fixture
+def ld_with(settings):
+    """A sandbox started with options (short code or token lifetimes)."""
+    started = []
+
+    def start(**options):
+        sandbox = RunningSandbox(**options).__enter__()
+        started.append(sandbox)
+        point_settings_at(sandbox, settings)
+        return sandbox
+
+    yield start
+    for sandbox in started:
+        sandbox.close()

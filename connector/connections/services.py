@@ -111,6 +111,9 @@ def _save_connection(
         # Projects are per account: the old choice means nothing in the new one.
         connection.project_key = connection.project_name = ""
     connection.save()
+    from connector.sync.services import sync_resume
+
+    sync_resume()  # work paused by a dead token goes back in line (after commit)
     return connection
 
 
@@ -196,6 +199,9 @@ def connection_disconnect(*, user: User, connection: LaunchDarklyConnection) -> 
             # The secrets go regardless: a failed revoke must not keep them here.
             log.warning("revoking the OAuth grant of connection %s failed", connection.pk)
     with transaction.atomic():
+        from connector.sync.services import sync_cancel_unfinished
+
+        sync_cancel_unfinished(reason=f"Cancelled: LaunchDarkly was disconnected by {user.email}.")
         connection.clear_tokens()
         connection.status = Status.DISCONNECTED
         connection.status_reason = f"Disconnected by {user.email}"
@@ -247,30 +253,50 @@ def connection_fresh_access_token(*, connection: LaunchDarklyConnection) -> str:
             raise ReauthorizationRequired(connection.status_reason or "Not connected.")
         if not _expiring(connection):
             return connection.access_token()  # another worker refreshed it meanwhile
-        try:
-            tokens = oauth_client(connection.instance).refresh(
-                refresh_token=connection.refresh_token()
-            )
-        except errors.InvalidGrant as exc:
-            connection_mark_needs_reauth(
-                connection=connection,
-                reason="LaunchDarkly no longer accepts this connection's authorisation.",
-            )
-            raise ReauthorizationRequired(connection.status_reason) from exc
-        connection.set_tokens(access_token=tokens.access_token, refresh_token=tokens.refresh_token)
-        connection.expires_at = (
-            datetime.fromtimestamp(tokens.expires_at, tz=UTC) if tokens.expires_at else None
+        return _refresh(connection)
+
+
+def connection_refresh_after_unauthorized(
+    *, connection: LaunchDarklyConnection, rejected_token: str
+) -> str:
+    """LaunchDarkly answered 401 to `rejected_token`: refresh once, under the shared
+    lock. If another worker already replaced the token, use theirs instead of
+    spending the refresh token again."""
+    with shared_lock(f"launchdarkly-refresh:{connection.pk}", timeout=60, wait=60):
+        connection.refresh_from_db()
+        if not connection.is_usable:
+            raise ReauthorizationRequired(connection.status_reason or "Not connected.")
+        if connection.access_token() != rejected_token:
+            return connection.access_token()
+        if connection.auth_kind != AuthKind.OAUTH or not connection.refresh_token_encrypted:
+            raise ReauthorizationRequired("LaunchDarkly rejected the API access token.")
+        return _refresh(connection)
+
+
+def _refresh(connection: LaunchDarklyConnection) -> str:
+    """Spend the refresh token (caller holds the connection's refresh lock)."""
+    try:
+        tokens = oauth_client(connection.instance).refresh(refresh_token=connection.refresh_token())
+    except errors.InvalidGrant as exc:
+        connection_mark_needs_reauth(
+            connection=connection,
+            reason="LaunchDarkly no longer accepts this connection's authorisation.",
         )
-        connection.save(
-            update_fields=[
-                "access_token_encrypted",
-                "refresh_token_encrypted",
-                "token_hint",
-                "expires_at",
-                "updated_at",
-            ]
-        )
-        return tokens.access_token
+        raise ReauthorizationRequired(connection.status_reason) from exc
+    connection.set_tokens(access_token=tokens.access_token, refresh_token=tokens.refresh_token)
+    connection.expires_at = (
+        datetime.fromtimestamp(tokens.expires_at, tz=UTC) if tokens.expires_at else None
+    )
+    connection.save(
+        update_fields=[
+            "access_token_encrypted",
+            "refresh_token_encrypted",
+            "token_hint",
+            "expires_at",
+            "updated_at",
+        ]
+    )
+    return tokens.access_token
 
 
 def client_for(connection: LaunchDarklyConnection) -> LaunchDarklyClient:

@@ -1,44 +1,13 @@
-"""A LaunchDarkly sandbox per test, with the connector's settings pointed at it."""
+"""Helpers for driving LaunchDarkly's consent page and reading the sandbox's log.
+(The `ld` and `ld_with` sandbox fixtures live in tests/conftest.py.)"""
 
 import re
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 import requests
 
 from sandbox.state import DEMO_EMAIL, DEMO_PASSWORD
-from sandbox.testing import TEST_CLIENT, RunningSandbox
-
-
-def point_settings_at(sandbox, settings):
-    settings.LAUNCHDARKLY_BASE_URL = sandbox.base_url
-    settings.LAUNCHDARKLY_OAUTH_CLIENT_ID = TEST_CLIENT.client_id
-    settings.LAUNCHDARKLY_OAUTH_CLIENT_SECRET = TEST_CLIENT.client_secret
-    settings.PUBLIC_URL = "http://testserver"
-
-
-@pytest.fixture
-def ld(settings):
-    with RunningSandbox() as sandbox:
-        point_settings_at(sandbox, settings)
-        yield sandbox
-
-
-@pytest.fixture
-def ld_with(settings):
-    """A sandbox started with options (short code or token lifetimes)."""
-    started = []
-
-    def start(**options):
-        sandbox = RunningSandbox(**options).__enter__()
-        started.append(sandbox)
-        point_settings_at(sandbox, settings)
-        return sandbox
-
-    yield start
-    for sandbox in started:
-        sandbox.close()
 
 
 def consent(authorize_url, *, decision="approve"):

@@ -1,0 +1,117 @@
+"""The desired metrics: one per source event and kind, and the plans that create them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from connector.sources.models import SourceEvent
+from tenants.scope import TenantOwnedModel
+
+
+class MetricKind(models.TextChoices):
+    BINARY = "binary", "Conversion (binary)"
+    COUNT = "count", "Conversion (count)"
+    NUMERIC = "numeric", "Numeric"
+
+
+class SuccessCriteria(models.TextChoices):
+    HIGHER = "HigherThanBaseline", "Higher than baseline"
+    LOWER = "LowerThanBaseline", "Lower than baseline"
+
+
+class Aggregation(models.TextChoices):
+    AVERAGE = "average", "Average"
+    SUM = "sum", "Sum"
+
+
+class Analysis(models.TextChoices):
+    MEAN = "mean", "Mean"
+    PERCENTILE = "percentile", "Percentile"
+
+
+class MappingStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to sync"
+    SYNCED = "synced", "In LaunchDarkly"
+    FAILED = "failed", "Failed"
+    CONFLICT = "conflict", "Conflict"
+    ORPHANED = "orphaned", "Orphaned (event removed at source)"
+    DRIFTED = "drifted", "Changed in LaunchDarkly"
+    DELETED = "deleted", "Deleted"
+
+
+class MetricMapping(TenantOwnedModel):
+    """The metric that should exist in LaunchDarkly for one event and kind.
+
+    `desired_hash` fingerprints the fields we manage; `applied_hash` is the
+    fingerprint LaunchDarkly last confirmed. They differ while an update is due."""
+
+    source_event = models.ForeignKey(SourceEvent, on_delete=models.PROTECT, related_name="mappings")
+    kind = models.CharField(max_length=10, choices=MetricKind.choices)
+    project_key = models.CharField(max_length=140)
+    metric_key = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    unit = models.CharField(max_length=50, blank=True)
+    success_criteria = models.CharField(max_length=20, choices=SuccessCriteria.choices, blank=True)
+    unit_aggregation = models.CharField(
+        max_length=10, choices=Aggregation.choices, default=Aggregation.AVERAGE
+    )
+    analysis = models.CharField(max_length=12, choices=Analysis.choices, default=Analysis.MEAN)
+    percentile = models.PositiveSmallIntegerField(null=True, blank=True)
+    randomization_units = models.JSONField(default=list)
+    tags = models.JSONField(default=list)
+    maintainer_id = models.CharField(max_length=64, blank=True)
+
+    desired_hash = models.CharField(max_length=64)
+    applied_hash = models.CharField(max_length=64, blank=True)
+    ld_version = models.IntegerField(null=True, blank=True)
+    # Whether the connector created this metric or adopted it: only such metrics
+    # may ever be changed or deleted by the connector.
+    managed = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=10, choices=MappingStatus.choices, default=MappingStatus.PENDING
+    )
+    status_detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "source_event", "kind"], name="one_metric_per_event_and_kind"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "project_key", "metric_key"], name="metric_key_unique_in_project"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "status"], name="mapping_status")]
+
+    def __str__(self) -> str:
+        return self.metric_key
+
+    @property
+    def needs_sync(self) -> bool:
+        return self.desired_hash != self.applied_hash
+
+
+class MetricPlan(TenantOwnedModel):
+    """A selection of events and metric settings, saved between the picker and the
+    review. It holds no result: the plan is computed afresh when shown and applied."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # Either {"filter": {...}} (every event matching it) or {"ids": [...]}.
+    selection = models.JSONField()
+    choices = models.JSONField()
+    applied_at = models.DateTimeField(null=True, blank=True)
+    sync_run = models.ForeignKey(
+        "sync.SyncRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"Plan {self.pk}"

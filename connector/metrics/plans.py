@@ -1,0 +1,332 @@
+"""Plans: from a selection of events and the picker's choices, the metrics that will
+exist in LaunchDarkly and what the connector will do for each. Computing a plan
+writes nothing; applying it stores the desired metrics and starts a sync run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from connector.connections.models import LaunchDarklyConnection
+from connector.metrics.desired import differences, fingerprint, metric_body
+from connector.metrics.keys import metric_key_for
+from connector.metrics.models import (
+    Aggregation,
+    Analysis,
+    MetricKind,
+    MetricMapping,
+    MetricPlan,
+    SuccessCriteria,
+)
+from connector.metrics.selectors import events_of_selection
+from connector.sources.models import SourceEvent, ValueKind
+from connector.sync.models import Action, RemoteMetric, SyncItem, SyncRun, Trigger
+from tenants.models import User
+from tenants.scope import current_tenant
+from tenants.services import audit_record
+
+AUTO = "auto"  # the kind that fits each event: numeric events numeric, others binary
+
+
+class PlanAction:
+    CREATE = "create"
+    UPDATE = "update"
+    ADOPT = "adopt"
+    UNCHANGED = "unchanged"
+    BLOCKED = "blocked"
+    ORDER = (CREATE, UPDATE, ADOPT, UNCHANGED, BLOCKED)
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the person chose in the picker for the whole selection."""
+
+    kind: str = AUTO
+    success_criteria: str = SuccessCriteria.HIGHER
+    aggregation: str = Aggregation.AVERAGE
+    analysis: str = Analysis.MEAN
+    percentile: int | None = None
+    randomization_units: tuple[str, ...] = ("user",)
+    tags: tuple[str, ...] = ()
+    name_template: str = "{name}"
+    description_template: str = "{description}"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Choices:
+        return cls(
+            **{
+                **data,
+                "randomization_units": tuple(data.get("randomization_units") or ("user",)),
+                "tags": tuple(data.get("tags") or ()),
+            }
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.__dict__,
+            "randomization_units": list(self.randomization_units),
+            "tags": list(self.tags),
+        }
+
+    def kind_for(self, event: SourceEvent) -> str:
+        if self.kind != AUTO:
+            return self.kind
+        return MetricKind.NUMERIC if event.value_kind == ValueKind.NUMERIC else MetricKind.BINARY
+
+
+@dataclass
+class PlanRow:
+    event: SourceEvent
+    mapping: MetricMapping  # unsaved when new
+    body: dict[str, Any]
+    action: str
+    reason: str = ""
+    changes: dict[str, tuple] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    rows: list[PlanRow]
+    project_key: str
+    problem: str = ""  # a reason that blocks the whole plan
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(row.action for row in self.rows)
+        return {action: counted.get(action, 0) for action in PlanAction.ORDER}
+
+    @property
+    def actionable(self) -> list[PlanRow]:
+        return [
+            row
+            for row in self.rows
+            if row.action in (PlanAction.CREATE, PlanAction.UPDATE, PlanAction.ADOPT)
+        ]
+
+
+def _render(template: str, event: SourceEvent, kind: str) -> str:
+    values = {
+        "name": event.display_name,
+        "key": event.key,
+        "description": event.description,
+        "kind": MetricKind(kind).label,
+    }
+    try:
+        return template.format_map(values).strip()
+    except (KeyError, ValueError, IndexError):
+        return template  # the picker validates templates; a bad one is shown as typed
+
+
+def selected_events(selection: dict[str, Any]) -> list[SourceEvent]:
+    # The picker's filter also knows "already mapped", which EventFilter does not.
+    return list(events_of_selection(selection))
+
+
+def _blocked_reason(event: SourceEvent, mapping: MetricMapping, choices: Choices) -> str:
+    if event.is_removed:
+        return "The event was removed at the source."
+    if mapping.kind == MetricKind.NUMERIC:
+        if not mapping.unit:
+            return "A numeric metric needs a unit; this event has none."
+        if not mapping.success_criteria:
+            return "A numeric metric needs success criteria."
+        if mapping.analysis == Analysis.PERCENTILE and not (
+            choices.percentile and 0 < choices.percentile < 100
+        ):
+            return "Percentile analysis needs a percentile between 1 and 99."
+    return ""
+
+
+def plan_compute(*, plan: MetricPlan) -> Plan:
+    """Every selected event with the metric it will have, and the action. No writes."""
+    connection = LaunchDarklyConnection.objects.first()
+    project_key = connection.project_key if connection else ""
+    choices = Choices.from_json(plan.choices)
+    events = selected_events(plan.selection)
+    event_ids = [event.pk for event in events]
+
+    existing = {
+        (m.source_event_id, m.kind): m
+        for m in MetricMapping.objects.filter(source_event_id__in=event_ids)
+    }
+    wanted = [(event, choices.kind_for(event)) for event in events]
+    keys = {
+        (event.pk, kind): (
+            existing[(event.pk, kind)].metric_key
+            if (event.pk, kind) in existing
+            else metric_key_for(event.key, kind)
+        )
+        for event, kind in wanted
+    }
+    # Clash rule: a new key already used by another event's metric, or by two events
+    # of this plan, gets the longer digest form.
+    taken = {
+        (m.metric_key): m.source_event_id
+        for m in MetricMapping.objects.filter(
+            project_key=project_key, metric_key__in=set(keys.values())
+        )
+    }
+    seen: Counter[str] = Counter(keys.values())
+    for (event_id, kind), key in list(keys.items()):
+        if (event_id, kind) in existing:
+            continue
+        if seen[key] > 1 or taken.get(key, event_id) != event_id:
+            event = next(e for e, _ in wanted if e.pk == event_id)
+            keys[(event_id, kind)] = metric_key_for(event.key, kind, digest_length=16)
+    remote = {
+        r.key: r
+        for r in RemoteMetric.objects.filter(project_key=project_key, key__in=set(keys.values()))
+    }
+
+    rows = []
+    for event, kind in wanted:
+        current = existing.get((event.pk, kind))
+        mapping = _desired_mapping(event, kind, keys[(event.pk, kind)], choices, project_key)
+        if connection is not None:
+            mapping.maintainer_id = connection.member_id
+        body = metric_body(mapping, event_key=event.key)
+        mapping.desired_hash = fingerprint(body)
+        row = PlanRow(event=event, mapping=mapping, body=body, action=PlanAction.CREATE)
+        if reason := _blocked_reason(event, mapping, choices):
+            row.action, row.reason = PlanAction.BLOCKED, reason
+        elif current is not None:
+            # The metric as last stored, before the new choices are merged into it.
+            previous = metric_body(current, event_key=event.key)
+            row.mapping = _merged(current, mapping)
+            if current.applied_hash == mapping.desired_hash:
+                row.action = PlanAction.UNCHANGED
+            else:
+                row.action = PlanAction.UPDATE
+                row.changes = differences(body, previous)
+        elif mapping.metric_key in remote:
+            row.action = PlanAction.ADOPT
+            row.reason = "A metric with this key exists in LaunchDarkly" + (
+                "."
+                if remote[mapping.metric_key].fingerprint == mapping.desired_hash
+                else "; its fields will be updated to these."
+            )
+        rows.append(row)
+
+    problem = ""
+    if connection is None or not connection.is_usable:
+        problem = "Connect LaunchDarkly first: metrics are created through that connection."
+    elif not project_key:
+        problem = "Choose the LaunchDarkly project for metrics first."
+    return Plan(rows=rows, project_key=project_key, problem=problem)
+
+
+def _desired_mapping(
+    event: SourceEvent, kind: str, key: str, choices: Choices, project_key: str
+) -> MetricMapping:
+    numeric = kind == MetricKind.NUMERIC
+    return MetricMapping(
+        tenant=current_tenant(),
+        source_event=event,
+        kind=kind,
+        project_key=project_key,
+        metric_key=key,
+        name=_render(choices.name_template, event, kind)[:200] or event.key,
+        description=_render(choices.description_template, event, kind),
+        unit=event.unit if numeric else "",
+        success_criteria=choices.success_criteria,
+        unit_aggregation=choices.aggregation
+        if numeric
+        else (Aggregation.SUM if kind == MetricKind.COUNT else Aggregation.AVERAGE),
+        analysis=choices.analysis if numeric else Analysis.MEAN,
+        percentile=choices.percentile
+        if numeric and choices.analysis == Analysis.PERCENTILE
+        else None,
+        randomization_units=list(choices.randomization_units),
+        tags=sorted(set(choices.tags)),
+    )
+
+
+_CHOSEN_FIELDS = (
+    "name",
+    "description",
+    "unit",
+    "success_criteria",
+    "unit_aggregation",
+    "analysis",
+    "percentile",
+    "randomization_units",
+    "tags",
+    "maintainer_id",
+    "desired_hash",
+)
+
+
+def _merged(current: MetricMapping, desired: MetricMapping) -> MetricMapping:
+    """The existing mapping with the newly chosen fields (its key and id stay)."""
+    for name in _CHOSEN_FIELDS:
+        setattr(current, name, getattr(desired, name))
+    return current
+
+
+@transaction.atomic
+def plan_apply(*, plan: MetricPlan, user: User) -> SyncRun | None:
+    """Store the plan's desired metrics and start a sync run for what must change.
+    Recomputed here, so it applies the catalog as it is now, not as it was shown."""
+    from connector.sync.services import sync_run_start
+
+    # Claim the plan first: a second apply (a double click, two tabs) finds it taken,
+    # even when both run at once, and the whole apply rolls back with any error below.
+    now = timezone.now()
+    if not MetricPlan.objects.filter(pk=plan.pk, applied_at__isnull=True).update(applied_at=now):
+        raise PlanAlreadyApplied("This plan was applied already; nothing new was started.")
+    computed = plan_compute(plan=plan)
+    if computed.problem:
+        raise PlanNotApplicable(computed.problem)
+    to_sync = computed.actionable
+    new = [row.mapping for row in to_sync if row.mapping.pk is None]
+    changed = [row.mapping for row in to_sync if row.mapping.pk is not None]
+    MetricMapping.objects.bulk_create(new)
+    MetricMapping.objects.bulk_update(changed, [*_CHOSEN_FIELDS, "updated_at"])
+
+    run = None
+    if to_sync:
+        run = SyncRun.objects.create(trigger=Trigger.PLAN, started_by=user, total=len(to_sync))
+        SyncItem.objects.bulk_create(
+            SyncItem(
+                tenant=run.tenant,
+                run=run,
+                mapping=row.mapping,
+                action={
+                    PlanAction.CREATE: Action.CREATE,
+                    PlanAction.UPDATE: Action.UPDATE,
+                    PlanAction.ADOPT: Action.ADOPT,
+                }[row.action],
+            )
+            for row in to_sync
+        )
+    plan.applied_at = now
+    plan.sync_run = run
+    plan.save(update_fields=["applied_at", "sync_run"])
+    audit_record(
+        actor=user,
+        action="plan.applied",
+        target=f"plan {plan.pk}",
+        details={**computed.counts, "run": run.pk if run else None},
+    )
+    if run is not None:
+        sync_run_start(run=run)
+    return run
+
+
+class PlanNotApplicable(Exception):
+    """The plan cannot be applied as a whole; the message says why, for the user."""
+
+
+class PlanAlreadyApplied(PlanNotApplicable):
+    """The plan was applied before; applying it again starts nothing."""
+
+
+def plan_create(*, user: User, selection: dict[str, Any], choices: Choices) -> MetricPlan:
+    """Save a selection and its choices for review. Nothing is sent or stored beyond it."""
+    return MetricPlan.objects.create(
+        created_by=user, selection=selection, choices=choices.to_json()
+    )

@@ -1,0 +1,107 @@
+"""Sync runs and their items: the record of sending desired metrics to LaunchDarkly."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from connector.metrics.models import MetricMapping
+from tenants.scope import TenantOwnedModel
+
+
+class Trigger(models.TextChoices):
+    PLAN = "plan", "Plan applied"
+    RESYNC = "resync", "Periodic resync"
+    RETRY = "retry", "Retry"
+    UPDATE = "update", "Mapping changed"
+
+
+class Action(models.TextChoices):
+    CREATE = "create", "Create"
+    UPDATE = "update", "Update"
+    ADOPT = "adopt", "Adopt existing"
+    DELETE = "delete", "Delete"
+    NONE = "none", "Nothing to do"
+
+
+class ItemStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    QUEUED = "queued", "Queued"
+    IN_FLIGHT = "in_flight", "In flight"
+    WAITING = "waiting", "Waiting for rate limit"
+    RETRYING = "retrying", "Retrying"
+    PAUSED = "paused", "Paused (needs reconnect)"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CONFLICT = "conflict", "Conflict"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINISHED_STATUSES = (ItemStatus.DONE, ItemStatus.FAILED, ItemStatus.CONFLICT, ItemStatus.CANCELLED)
+# Ready to be queued once their next_attempt_at (if any) has come.
+READY_STATUSES = (ItemStatus.PENDING, ItemStatus.RETRYING, ItemStatus.WAITING)
+ACTIVE_STATUSES = (ItemStatus.QUEUED, ItemStatus.IN_FLIGHT)
+
+
+class SyncRun(TenantOwnedModel):
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-started_at"], name="run_by_time")]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} ({self.trigger})"
+
+
+class SyncItem(TenantOwnedModel):
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="items")
+    mapping = models.ForeignKey(MetricMapping, on_delete=models.CASCADE, related_name="sync_items")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    status = models.CharField(max_length=10, choices=ItemStatus.choices, default=ItemStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    note = models.CharField(max_length=300, blank=True, help_text="What the last success did.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["run", "status"], name="item_run_status"),
+            models.Index(fields=["status", "claimed_at"], name="item_status_claimed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.mapping_id} ({self.status})"
+
+
+class RemoteMetric(TenantOwnedModel):
+    """What LaunchDarkly last told us about a metric in the connected project: the
+    snapshot the plan reads (to offer adopting an existing metric) and the resync
+    compares against. Refreshed by every resync; never the source of truth."""
+
+    project_key = models.CharField(max_length=140)
+    key = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=64)
+    version = models.IntegerField(null=True, blank=True)
+    managed_tag = models.BooleanField(default=False)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "project_key", "key"], name="one_remote_metric_per_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.key

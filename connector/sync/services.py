@@ -1,0 +1,487 @@
+"""The sync engine: runs of items, each item brought to LaunchDarkly by a task.
+
+Flow: `sync_run_start` (after commit) → `pump` queues at most
+SYNC_WINDOW_PER_WORKSPACE items of the workspace → each `sync.item` task claims its
+item atomically, reconciles it through the shared rate-limit budget, records the
+outcome and pumps again. Bounding each workspace's queued items keeps one large
+workspace from delaying the others; the atomic claim makes duplicate deliveries
+harmless; the sweeper frees claims of workers that died.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Count, F, Min, Q
+from django.utils import timezone
+
+from connector.connections.models import AuthKind, LaunchDarklyConnection
+from connector.launchdarkly import errors
+from connector.launchdarkly.ratelimit import RateLimitInfo
+from connector.metrics.models import MappingStatus, MetricMapping
+from connector.sync.budget import RateBudget
+from connector.sync.models import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    READY_STATUSES,
+    Action,
+    ItemStatus,
+    SyncItem,
+    SyncRun,
+    Trigger,
+)
+from connector.sync.reconcile import Outcome, reconcile
+from tenants.models import User
+from tenants.scope import current_tenant
+from tenants.services import audit_record
+
+log = logging.getLogger(__name__)
+
+
+class MustWait(Exception):
+    """LaunchDarkly's rate limit leaves no budget before `until` (epoch seconds)."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(until)
+        self.until = until
+
+
+class ConnectionUnusable(Exception):
+    """The connection needs a person (reconnect) before any more calls."""
+
+
+# --- starting and steering runs -----------------------------------------------------
+
+
+def sync_run_start(*, run: SyncRun) -> None:
+    """Begin sending the run's items, once the transaction that created them commits."""
+    tenant_id = run.tenant_id
+    transaction.on_commit(lambda: _enqueue_pump(tenant_id))
+
+
+def _enqueue_pump(tenant_id: int, *, countdown: float = 0) -> None:
+    from connector.sync.tasks import sync_pump
+
+    sync_pump.apply_async((tenant_id,), countdown=countdown)
+
+
+def _enqueue_items(tenant_id: int, item_ids: list[int]) -> None:
+    from connector.sync.tasks import sync_item
+
+    for item_id in item_ids:
+        sync_item.delay(tenant_id, item_id)
+
+
+def pump() -> list[int]:
+    """Queue the workspace's next ready items, up to its window. Returns their ids."""
+    tenant = current_tenant()
+    connection = LaunchDarklyConnection.objects.first()
+    if connection is None or not connection.is_usable:
+        SyncItem.objects.filter(status__in=READY_STATUSES).update(status=ItemStatus.PAUSED)
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        # One pump at a time per workspace, so the window is never over-filled.
+        list(LaunchDarklyConnection.objects.select_for_update().filter(pk=connection.pk))
+        active = SyncItem.objects.filter(status__in=ACTIVE_STATUSES).count()
+        free = settings.SYNC_WINDOW_PER_WORKSPACE - active
+        ready: list[int] = []
+        if free > 0:
+            ready = list(
+                SyncItem.objects.filter(status__in=READY_STATUSES)
+                .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+                .order_by("id")
+                .values_list("pk", flat=True)[:free]
+            )
+            SyncItem.objects.filter(pk__in=ready).update(status=ItemStatus.QUEUED, claimed_at=now)
+            transaction.on_commit(lambda: _enqueue_items(tenant.pk, ready))
+    _wake_for_waiting_items(tenant.pk, now)
+    return ready
+
+
+def _wake_for_waiting_items(tenant_id: int, now: datetime) -> None:
+    """Schedule one pump for when the earliest waiting item is due (once, not per item)."""
+    earliest = SyncItem.objects.filter(
+        status__in=(ItemStatus.RETRYING, ItemStatus.WAITING), next_attempt_at__gt=now
+    ).aggregate(at=Min("next_attempt_at"))["at"]
+    if earliest is None:
+        return
+    marker = f"sync-wake:{tenant_id}"
+    scheduled = cache.get(marker)
+    if scheduled is not None and now.timestamp() < scheduled <= earliest.timestamp():
+        return
+    cache.set(marker, earliest.timestamp(), timeout=int((earliest - now).total_seconds()) + 60)
+    _enqueue_pump(tenant_id, countdown=max((earliest - now).total_seconds(), 0))
+
+
+def sync_resume() -> int:
+    """After a reconnect: paused items go back in line."""
+    resumed = SyncItem.objects.filter(status=ItemStatus.PAUSED).update(
+        status=ItemStatus.PENDING, next_attempt_at=None
+    )
+    tenant_id = current_tenant().pk
+    transaction.on_commit(lambda: _enqueue_pump(tenant_id))
+    return resumed
+
+
+def sync_cancel_unfinished(*, reason: str) -> int:
+    """Disconnect: nothing queued for this workspace may still call LaunchDarkly."""
+    now = timezone.now()
+    cancelled = SyncItem.objects.filter(
+        status__in=(*READY_STATUSES, ItemStatus.QUEUED, ItemStatus.PAUSED)
+    ).update(status=ItemStatus.CANCELLED, error_message=reason, finished_at=now)
+    for run_id in SyncRun.objects.filter(finished_at=None).values_list("pk", flat=True):
+        _finish_run_if_done(run_id)
+    return cancelled
+
+
+@transaction.atomic
+def sync_run_retry_failed(*, run: SyncRun, user: User) -> int:
+    count = SyncItem.objects.filter(
+        run=run, status__in=(ItemStatus.FAILED, ItemStatus.CONFLICT)
+    ).update(status=ItemStatus.PENDING, attempts=0, next_attempt_at=None, finished_at=None)
+    if count:
+        SyncRun.objects.filter(pk=run.pk).update(finished_at=None)
+        audit_record(
+            actor=user, action="sync.retry_failed", target=f"run {run.pk}", details={"items": count}
+        )
+        sync_run_start(run=run)
+    return count
+
+
+@transaction.atomic
+def sync_item_retry(*, item: SyncItem, user: User) -> bool:
+    updated = SyncItem.objects.filter(
+        pk=item.pk, status__in=(ItemStatus.FAILED, ItemStatus.CONFLICT)
+    ).update(status=ItemStatus.PENDING, attempts=0, next_attempt_at=None, finished_at=None)
+    if updated:
+        SyncRun.objects.filter(pk=item.run_id).update(finished_at=None)
+        audit_record(actor=user, action="sync.retry_item", target=item.mapping.metric_key)
+        sync_run_start(run=item.run)
+    return bool(updated)
+
+
+def sync_run_for_mappings(
+    *, mappings: list[MetricMapping], action: str, trigger: str, user: User | None = None
+) -> SyncRun | None:
+    """A run with one item per mapping (updates after a change, repairs, deletions)."""
+    if not mappings:
+        return None
+    run = SyncRun.objects.create(trigger=trigger, started_by=user, total=len(mappings))
+    SyncItem.objects.bulk_create(
+        SyncItem(tenant=run.tenant, run=run, mapping=m, action=action) for m in mappings
+    )
+    sync_run_start(run=run)
+    return run
+
+
+# --- one item ------------------------------------------------------------------------
+
+
+def _claim(item_id: int) -> bool:
+    """Take the item for this worker. Exactly one of any number of concurrent or
+    repeated deliveries wins; a claim left by a dead worker can be taken over."""
+    now = timezone.now()
+    claimed = SyncItem.objects.filter(pk=item_id, status=ItemStatus.QUEUED).update(
+        status=ItemStatus.IN_FLIGHT, claimed_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        stale = now - timedelta(seconds=settings.SYNC_STALE_CLAIM_S)
+        claimed = SyncItem.objects.filter(
+            pk=item_id, status=ItemStatus.IN_FLIGHT, claimed_at__lt=stale
+        ).update(claimed_at=now, attempts=F("attempts") + 1)
+    return bool(claimed)
+
+
+def item_run(*, item_id: int) -> str | None:
+    """Bring one item to LaunchDarkly. Returns its new status, or None when another
+    delivery of the same task has it (or had it)."""
+    if not _claim(item_id):
+        return None
+    item = SyncItem.objects.select_related("mapping__source_event").get(pk=item_id)
+    connection = LaunchDarklyConnection.objects.first()
+    if connection is None or not connection.is_usable:
+        return _settle(
+            item, ItemStatus.PAUSED, message="Waiting for LaunchDarkly to be reconnected."
+        )
+    gate = _Gate(item=item, connection=connection)
+    try:
+        outcome = reconcile(mapping=item.mapping, action=item.action, call=gate.call)
+    except MustWait as wait:
+        # Being rate limited is a pause, not a failure: the attempt does not count.
+        return _settle(
+            item,
+            ItemStatus.WAITING,
+            attempts=item.attempts - 1,
+            next_attempt_at=datetime.fromtimestamp(wait.until, tz=UTC),
+            message="Waiting for LaunchDarkly's rate limit.",
+        )
+    except ConnectionUnusable as exc:
+        return _settle(item, ItemStatus.PAUSED, attempts=item.attempts - 1, message=str(exc))
+    except errors.LaunchDarklyError as exc:
+        return _failed_call(item, exc)
+    except SoftTimeLimitExceeded:
+        return _failed_call(item, errors.Timeout("The worker's time limit for the item ran out."))
+    except Exception:
+        # A bug, not LaunchDarkly: fail the item visibly instead of retrying forever.
+        log.exception("sync item %s failed unexpectedly", item.pk)
+        return _settle(item, ItemStatus.FAILED, message="Internal error; see the worker's log.")
+    return _succeeded(item, outcome)
+
+
+def _backoff_s(attempt: int) -> float:
+    # Exponential backoff with full jitter (spreads retries of many items apart).
+    ceiling = min(settings.SYNC_BACKOFF_CAP_S, settings.SYNC_BACKOFF_BASE_S * 2 ** (attempt - 1))
+    return random.uniform(0, ceiling)
+
+
+def _failed_call(item: SyncItem, exc: errors.LaunchDarklyError) -> str:
+    detail = {"http_status": exc.status, "code": exc.code or type(exc).__name__}
+    message = exc.message
+    if exc.retryable and item.attempts < settings.SYNC_MAX_ATTEMPTS:
+        delay = _backoff_s(item.attempts)
+        return _settle(
+            item,
+            ItemStatus.RETRYING,
+            message=f"{message} (retrying in {delay:.0f} s)",
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            **detail,
+        )
+    if exc.retryable:
+        message = f"Gave up after {item.attempts} attempts: {message}"
+    MetricMapping.objects.filter(pk=item.mapping_id).update(
+        status=MappingStatus.FAILED, status_detail=message
+    )
+    return _settle(item, ItemStatus.FAILED, message=message, **detail)
+
+
+def _succeeded(item: SyncItem, outcome: Outcome) -> str:
+    now = timezone.now()
+    if not outcome.done:
+        MetricMapping.objects.filter(pk=item.mapping_id).update(
+            status=MappingStatus.CONFLICT, status_detail=outcome.note
+        )
+        return _settle(
+            item, ItemStatus.CONFLICT, message=outcome.note, http_status=409, code="conflict"
+        )
+    if outcome.deleted:
+        MetricMapping.objects.filter(pk=item.mapping_id).update(
+            status=MappingStatus.DELETED,
+            status_detail=outcome.note,
+            applied_hash="",
+            last_synced_at=now,
+        )
+    else:
+        metric = outcome.metric or {}
+        MetricMapping.objects.filter(pk=item.mapping_id).update(
+            status=MappingStatus.SYNCED,
+            status_detail="",
+            managed=True,
+            applied_hash=outcome.sent_hash,
+            ld_version=metric.get("_version"),
+            last_synced_at=now,
+        )
+    return _settle(item, ItemStatus.DONE, message=outcome.note, http_status=None, code="")
+
+
+def _settle(
+    item: SyncItem,
+    status: str,
+    *,
+    message: str = "",
+    attempts: int | None = None,
+    next_attempt_at: datetime | None = None,
+    http_status: int | None = None,
+    code: str = "",
+) -> str:
+    finished = status in FINISHED_STATUSES
+    fields = {
+        "status": status,
+        "error_message": message if status != ItemStatus.DONE else "",
+        "next_attempt_at": next_attempt_at,
+        "finished_at": timezone.now() if finished else None,
+        "claimed_at": None,
+    }
+    if http_status is not None:
+        fields["last_http_status"] = http_status
+    if code or status == ItemStatus.DONE:
+        fields["error_code"] = code
+    if status == ItemStatus.DONE:
+        fields["error_message"] = ""
+        fields["note"] = message[:300]
+    if attempts is not None:
+        fields["attempts"] = max(attempts, 0)
+    SyncItem.objects.filter(pk=item.pk).update(**fields)
+    if finished:
+        _finish_run_if_done(item.run_id)
+    return status
+
+
+def _finish_run_if_done(run_id: int) -> None:
+    unfinished = SyncItem.objects.filter(run_id=run_id).exclude(status__in=FINISHED_STATUSES)
+    if not unfinished.exists():
+        SyncRun.objects.filter(pk=run_id, finished_at=None).update(finished_at=timezone.now())
+
+
+class _Gate:
+    """Every LaunchDarkly call of one item: through the account's shared budget, with
+    a fresh token, and with one refresh-and-retry on a 401."""
+
+    def __init__(self, *, item: SyncItem, connection: LaunchDarklyConnection) -> None:
+        self.item, self.connection = item, connection
+        self.budget = RateBudget(connection.account_id or f"connection-{connection.pk}")
+        self.token = ""
+        self.last_info: RateLimitInfo | None = None
+
+    def _client(self):
+        from connector.connections import services as connections
+        from connector.launchdarkly import instances
+        from connector.launchdarkly.client import LaunchDarklyClient
+
+        try:
+            self.token = connections.connection_fresh_access_token(connection=self.connection)
+        except connections.ReauthorizationRequired as exc:
+            raise ConnectionUnusable(str(exc)) from exc
+        return LaunchDarklyClient(
+            base_url=instances.api_base_url(self.connection.instance),
+            token=self.token,
+            auth_kind=self.connection.auth_kind,
+            on_rate_limit=self._observe,
+        )
+
+    def _observe(self, info: RateLimitInfo) -> None:
+        self.last_info = info
+
+    def _reserve(self, route: str) -> None:
+        while (wait := self.budget.acquire(route)) > 0:
+            until = time.time() + wait
+            if wait > settings.SYNC_MAX_INLINE_WAIT_S:
+                raise MustWait(until)
+            # Shown on the status page while the worker waits for the window to reset.
+            SyncItem.objects.filter(pk=self.item.pk).update(
+                next_attempt_at=datetime.fromtimestamp(until, tz=UTC)
+            )
+            time.sleep(wait)
+
+    def call(self, route: str, operation):
+        for attempt in (1, 2):
+            self._reserve(route)
+            self.last_info = None
+            try:
+                result = operation(self._client())
+            except errors.RateLimited as exc:
+                self.budget.release(route, self.last_info, rate_limited=True)
+                raise MustWait(time.time() + exc.retry_after_s) from exc
+            except errors.Unauthorized:
+                self.budget.release(route, self.last_info)
+                if attempt == 2 or not self._recover_from_unauthorized():
+                    self._give_up_connection()
+                continue
+            except Exception:
+                self.budget.release(route, self.last_info)
+                raise
+            self.budget.release(route, self.last_info)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _recover_from_unauthorized(self) -> bool:
+        """A 401: refresh the OAuth token once (or pick up one another worker just
+        refreshed). API tokens cannot be refreshed."""
+        from connector.connections import services as connections
+
+        if self.connection.auth_kind != AuthKind.OAUTH:
+            return False
+        try:
+            connections.connection_refresh_after_unauthorized(
+                connection=self.connection, rejected_token=self.token
+            )
+        except connections.ReauthorizationRequired:
+            return False
+        return True
+
+    def _give_up_connection(self) -> None:
+        from connector.connections import services as connections
+
+        connections.connection_mark_needs_reauth(
+            connection=self.connection,
+            reason="LaunchDarkly rejected the connection's token (401).",
+        )
+        raise ConnectionUnusable("LaunchDarkly rejected the token; reconnect to resume.")
+
+
+# --- sweeping and progress --------------------------------------------------------------
+
+
+def sweep_stale_claims() -> list[int]:
+    """Free items claimed by workers that died, in every workspace (a sweeper crosses
+    workspaces on purpose). Returns the workspaces that have work to pump."""
+    stale = timezone.now() - timedelta(seconds=settings.SYNC_STALE_CLAIM_S)
+    SyncItem.objects.unscoped().filter(status__in=ACTIVE_STATUSES, claimed_at__lt=stale).update(
+        status=ItemStatus.PENDING, claimed_at=None
+    )
+    return list(
+        SyncItem.objects.unscoped()
+        .filter(status__in=READY_STATUSES)
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    counts: dict[str, int]
+    total: int
+    waiting_until: datetime | None
+    items_per_s: float | None
+    eta_s: float | None
+
+    @property
+    def finished(self) -> int:
+        return sum(self.counts.get(s, 0) for s in FINISHED_STATUSES)
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.finished / self.total) if self.total else 100
+
+
+RATE_WINDOW = timedelta(seconds=60)
+
+
+def run_progress(*, run: SyncRun) -> Progress:
+    """The run's counts by status at this moment and an estimate of the time left from
+    the rate observed over the last minute. Two queries, whatever the run's size."""
+    now = timezone.now()
+    recent_since = max(run.started_at, now - RATE_WINDOW)
+    stats = SyncItem.objects.filter(run=run).aggregate(
+        recent=Count("pk", filter=Q(finished_at__gte=recent_since)),
+        waiting_until=Min(
+            "next_attempt_at",
+            filter=Q(
+                status__in=(ItemStatus.WAITING, ItemStatus.IN_FLIGHT), next_attempt_at__gt=now
+            ),
+        ),
+    )
+    counts = dict(SyncItem.objects.filter(run=run).values_list("status").annotate(n=Count("pk")))
+    total = sum(counts.values())
+    remaining = total - sum(counts.get(s, 0) for s in FINISHED_STATUSES)
+    elapsed = (now - recent_since).total_seconds()
+    rate = stats["recent"] / elapsed if elapsed >= 1 and stats["recent"] else None
+    eta = remaining / rate if rate and remaining else (0.0 if not remaining else None)
+    return Progress(
+        counts=counts,
+        total=total,
+        waiting_until=stats["waiting_until"],
+        items_per_s=rate,
+        eta_s=eta,
+    )
+
+
+__all__ = ["Action", "Trigger", "item_run", "pump", "run_progress", "sync_run_start"]
