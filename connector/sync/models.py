@@ -105,3 +105,32 @@ class RemoteMetric(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.key
+
+
+class DriftPolicy(models.TextChoices):
+    REPORT = "report", "Report it"
+    REPAIR = "repair", "Repair it (set LaunchDarkly back to the mapping)"
+
+
+class OrphanPolicy(models.TextChoices):
+    KEEP = "keep", "Keep the metric in LaunchDarkly"
+    DELETE = "delete", "Delete the metric in LaunchDarkly"
+
+
+class SyncSettings(TenantOwnedModel):
+    """How a workspace wants drift and orphans handled by the periodic resync."""
+
+    drift_policy = models.CharField(
+        max_length=10, choices=DriftPolicy.choices, default=DriftPolicy.REPORT
+    )
+    orphan_policy = models.CharField(
+        max_length=10, choices=OrphanPolicy.choices, default=OrphanPolicy.KEEP
+    )
+    last_resync_at = models.DateTimeField(null=True, blank=True)
+    last_resync_summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="one_sync_settings")]
+
+    def __str__(self) -> str:
+        return f"Sync settings of {self.tenant_id}"

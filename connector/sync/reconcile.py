@@ -10,8 +10,8 @@ connector created or adopted are ever changed or deleted.
 from __future__ import annotations
 
 import json
-from contextlib import suppress
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 

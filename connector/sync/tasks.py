@@ -33,3 +33,28 @@ def sync_pump(tenant_id: int) -> None:
 def sync_sweep() -> None:
     for tenant_id in services.sweep_stale_claims():
         sync_pump.delay(tenant_id)
+
+
+@shared_task(name="sync.resync", soft_time_limit=300, time_limit=360)
+def sync_resync(tenant_id: int) -> None:
+    from connector.sync.resync import resync
+
+    tenant = _tenant(tenant_id)
+    if tenant is not None:
+        with tenant_scope(tenant):
+            resync()
+
+
+@shared_task(name="sync.resync_all", soft_time_limit=60, time_limit=120)
+def sync_resync_all() -> None:
+    """Beat: one resync task per connected workspace (crosses workspaces on purpose)."""
+    from connector.connections.models import LaunchDarklyConnection, Status
+
+    tenant_ids = (
+        LaunchDarklyConnection.objects.unscoped()
+        .filter(status=Status.ACTIVE)
+        .exclude(project_key="")
+        .values_list("tenant_id", flat=True)
+    )
+    for tenant_id in tenant_ids:
+        sync_resync.delay(tenant_id)

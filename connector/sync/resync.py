@@ -1,0 +1,129 @@
+"""The periodic resync: compare LaunchDarkly with the mappings, per workspace.
+
+It lists the connected project's metrics (50 per page, LaunchDarkly's maximum),
+refreshes the RemoteMetric snapshot, and looks at every metric the connector
+created or adopted: changed in LaunchDarkly, or deleted there, is drift, repaired
+or reported per the workspace's setting; a metric whose event was removed at the
+source is an orphan, kept or deleted per setting. A metric the connector did not
+create or adopt is never touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from connector.connections import services as connections
+from connector.connections.models import LaunchDarklyConnection
+from connector.launchdarkly import errors
+from connector.metrics.desired import MANAGED_TAG, differences, fingerprint, metric_body
+from connector.metrics.models import MappingStatus, MetricMapping
+from connector.sync.models import (
+    Action,
+    DriftPolicy,
+    OrphanPolicy,
+    RemoteMetric,
+    SyncSettings,
+    Trigger,
+)
+from connector.sync.reconcile import describe
+from connector.sync.services import sync_run_for_mappings
+from tenants.scope import current_tenant
+
+
+@dataclass
+class ResyncReport:
+    remote_metrics: int = 0
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    orphaned: list[str] = field(default_factory=list)
+    repair_run: int | None = None
+    delete_run: int | None = None
+    skipped: str = ""
+
+
+def sync_settings() -> SyncSettings:
+    return SyncSettings.objects.get_or_create()[0]
+
+
+def resync() -> ResyncReport:
+    """Resync the workspace in scope (a no-op when it cannot call LaunchDarkly)."""
+    connection = LaunchDarklyConnection.objects.first()
+    if connection is None or not connection.is_usable or not connection.project_key:
+        return ResyncReport(skipped="not connected")
+    project = connection.project_key
+    try:
+        remote = {m["key"]: m for m in connections.client_for(connection).list_metrics(project)}
+    except (errors.LaunchDarklyError, connections.ReauthorizationRequired) as exc:
+        return ResyncReport(skipped=f"LaunchDarkly could not be listed: {exc}")
+
+    report = ResyncReport(remote_metrics=len(remote))
+    policy = sync_settings()
+    with transaction.atomic():
+        _refresh_snapshot(project, remote)
+        repair, orphans_to_delete = [], []
+        mappings = (
+            MetricMapping.objects.filter(project_key=project, managed=True)
+            .exclude(status=MappingStatus.DELETED)
+            .select_related("source_event")
+        )
+        for mapping in mappings:
+            current = remote.get(mapping.metric_key)
+            if mapping.source_event.is_removed:
+                report.orphaned.append(mapping.metric_key)
+                _mark(mapping, MappingStatus.ORPHANED, "The event was removed at the source.")
+                if policy.orphan_policy == OrphanPolicy.DELETE and current is not None:
+                    orphans_to_delete.append(mapping)
+                continue
+            if current is None:
+                report.deleted.append(mapping.metric_key)
+                detail = "Deleted in LaunchDarkly."
+            elif fingerprint(current) != mapping.applied_hash:
+                report.changed.append(mapping.metric_key)
+                desired = metric_body(mapping, event_key=mapping.source_event.key)
+                detail = "Changed in LaunchDarkly: " + describe(differences(desired, current))
+            else:
+                continue
+            if policy.drift_policy == DriftPolicy.REPAIR:
+                repair.append(mapping)
+                _mark(mapping, MappingStatus.PENDING, detail)
+            else:
+                _mark(mapping, MappingStatus.DRIFTED, detail)
+
+        # An update reads the metric back and creates it if it is gone.
+        run = sync_run_for_mappings(mappings=repair, action=Action.UPDATE, trigger=Trigger.RESYNC)
+        report.repair_run = run.pk if run else None
+        run = sync_run_for_mappings(
+            mappings=orphans_to_delete, action=Action.DELETE, trigger=Trigger.RESYNC
+        )
+        report.delete_run = run.pk if run else None
+        policy.last_resync_at = timezone.now()
+        policy.last_resync_summary = {
+            k: (len(v) if isinstance(v, list) else v) for k, v in asdict(report).items()
+        }
+        policy.save(update_fields=["last_resync_at", "last_resync_summary"])
+    return report
+
+
+def _mark(mapping: MetricMapping, status: str, detail: str) -> None:
+    MetricMapping.objects.filter(pk=mapping.pk).update(status=status, status_detail=detail[:2000])
+
+
+def _refresh_snapshot(project: str, remote: dict[str, dict]) -> None:
+    RemoteMetric.objects.filter(project_key=project).exclude(key__in=list(remote)).delete()
+    known = {r.key: r for r in RemoteMetric.objects.filter(project_key=project)}
+    now = timezone.now()
+    new, changed = [], []
+    for key, metric in remote.items():
+        row = known.get(key) or RemoteMetric(tenant=current_tenant(), project_key=project, key=key)
+        row.fingerprint = fingerprint(metric)
+        row.version = metric.get("_version")
+        row.managed_tag = MANAGED_TAG in (metric.get("tags") or [])
+        row.seen_at = now
+        (changed if row.pk else new).append(row)
+    RemoteMetric.objects.bulk_create(new, batch_size=500)
+    RemoteMetric.objects.bulk_update(
+        changed, ["fingerprint", "version", "managed_tag", "seen_at"], batch_size=500
+    )

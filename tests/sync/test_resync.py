@@ -1,0 +1,146 @@
+"""The periodic resync: drift repaired or reported, orphans kept or deleted, and
+metrics the connector did not create left alone."""
+
+import pytest
+import requests
+
+from connector.metrics.models import MappingStatus, MetricMapping
+from connector.sources.models import SourceEvent
+from connector.sync.models import Action, DriftPolicy, OrphanPolicy, RemoteMetric, SyncItem
+from connector.sync.resync import resync, sync_settings
+from tenants.scope import tenant_scope
+from tests.sync.conftest import apply_plan, make_events, sandbox_metrics
+from tests.sync.test_engine import run_all
+
+
+def synced(workspace, admin, count):
+    events = make_events(workspace, count, numeric_every=0)
+    apply_plan(workspace, admin.user, events)
+    run_all(workspace)
+    with tenant_scope(workspace):
+        return list(MetricMapping.objects.order_by("metric_key"))
+
+
+def ld_call(ld, method, path, **kwargs):
+    token = ld.mint_token("writer")
+    response = requests.request(
+        method, f"{ld.base_url}{path}", headers={"Authorization": token}, timeout=5, **kwargs
+    )
+    assert response.status_code < 300, response.text
+    return response
+
+
+def set_policy(workspace, **policy):
+    with tenant_scope(workspace):
+        settings_row = sync_settings()
+        for name, value in policy.items():
+            setattr(settings_row, name, value)
+        settings_row.save()
+
+
+@pytest.mark.django_db
+def test_resync__changed_and_deleted_in_launchdarkly__reported(connected, workspace, admin, ld):
+    first, second, third = synced(workspace, admin, 3)
+    ld_call(
+        ld,
+        "PATCH",
+        f"/api/v2/metrics/default/{first.metric_key}",
+        json=[{"op": "replace", "path": "/name", "value": "Renamed by hand"}],
+    )
+    ld_call(ld, "DELETE", f"/api/v2/metrics/default/{second.metric_key}")
+
+    with tenant_scope(workspace):
+        report = resync()
+        statuses = dict(MetricMapping.objects.values_list("metric_key", "status"))
+        detail = MetricMapping.objects.get(pk=first.pk).status_detail
+
+    assert report.changed == [first.metric_key] and report.deleted == [second.metric_key]
+    assert statuses == {
+        first.metric_key: MappingStatus.DRIFTED,
+        second.metric_key: MappingStatus.DRIFTED,
+        third.metric_key: MappingStatus.SYNCED,
+    }
+    assert "Renamed by hand" in detail
+    assert report.repair_run is None  # reporting changes nothing in LaunchDarkly
+    assert len(sandbox_metrics(ld)) == 2
+
+
+@pytest.mark.django_db
+def test_resync__repair_policy__launchdarkly_set_back(connected, workspace, admin, ld):
+    first, second = synced(workspace, admin, 2)
+    set_policy(workspace, drift_policy=DriftPolicy.REPAIR)
+    ld_call(
+        ld,
+        "PATCH",
+        f"/api/v2/metrics/default/{first.metric_key}",
+        json=[{"op": "replace", "path": "/name", "value": "Renamed by hand"}],
+    )
+    ld_call(ld, "DELETE", f"/api/v2/metrics/default/{second.metric_key}")
+
+    with tenant_scope(workspace):
+        report = resync()
+    run_all(workspace)
+
+    assert report.repair_run is not None
+    metrics = {m["key"]: m for m in sandbox_metrics(ld)}
+    assert set(metrics) == {first.metric_key, second.metric_key}
+    assert metrics[first.metric_key]["name"] == first.name
+    with tenant_scope(workspace):
+        assert set(MetricMapping.objects.values_list("status", flat=True)) == {"synced"}
+        assert resync().changed == []  # and a second resync finds nothing
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("policy", "left_in_ld"), [(OrphanPolicy.KEEP, 2), (OrphanPolicy.DELETE, 1)]
+)
+def test_resync__event_removed_at_source__orphan_kept_or_deleted(
+    connected, workspace, admin, ld, policy, left_in_ld
+):
+    first, _ = synced(workspace, admin, 2)
+    set_policy(workspace, orphan_policy=policy)
+    from django.utils import timezone
+
+    with tenant_scope(workspace):
+        SourceEvent.objects.filter(pk=first.source_event_id).update(removed_at=timezone.now())
+        report = resync()
+    run_all(workspace)
+
+    assert report.orphaned == [first.metric_key]
+    assert len(sandbox_metrics(ld)) == left_in_ld
+    with tenant_scope(workspace):
+        status = MetricMapping.objects.get(pk=first.pk).status
+        deletes = SyncItem.objects.filter(action=Action.DELETE).count()
+    expected = MappingStatus.DELETED if policy == OrphanPolicy.DELETE else MappingStatus.ORPHANED
+    assert status == expected and deletes == (1 if policy == OrphanPolicy.DELETE else 0)
+
+
+@pytest.mark.django_db
+def test_resync__foreign_metrics__never_touched_and_snapshot_paginated(
+    connected, workspace, admin, ld
+):
+    synced(workspace, admin, 1)
+    set_policy(workspace, drift_policy=DriftPolicy.REPAIR, orphan_policy=OrphanPolicy.DELETE)
+    for i in range(55):  # more than one page of 50
+        ld_call(
+            ld,
+            "POST",
+            "/api/v2/metrics/default",
+            json={
+                "key": f"hand-made-{i}",
+                "name": f"Hand made {i}",
+                "kind": "custom",
+                "eventKey": f"hand_{i}",
+                "isNumeric": False,
+            },
+        )
+    before = {m["key"]: m["_version"] for m in sandbox_metrics(ld)}
+
+    with tenant_scope(workspace):
+        report = resync()
+        snapshot = RemoteMetric.objects.count()
+    run_all(workspace)
+
+    assert report.remote_metrics == 56 and snapshot == 56
+    assert report.changed == report.deleted == report.orphaned == []
+    assert {m["key"]: m["_version"] for m in sandbox_metrics(ld)} == before
