@@ -9,4 +9,5 @@ urlpatterns = [
     path("readyz", web_views.readyz, name="readyz"),
     path("", include("tenants.urls")),
     path("", include("connector.connections.urls")),
+    path("", include("connector.sync.urls")),
 ]

@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tenants.models import Role
 from tests.factories import MembershipFactory, TenantFactory
+from tests.sync.factories import make_item, make_run
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,12 @@ ROUTES = {
     "connections:api_token": Route("post", Role.ADMIN),
     "connections:project": Route(role=Role.ADMIN),
     "connections:disconnect": Route("post", Role.ADMIN),
+    "sync:status": Route(),
+    "sync:settings": Route(role=Role.ADMIN),
+    "sync:run": Route(),
+    "sync:progress": Route(),
+    "sync:retry_failed": Route("post", Role.ADMIN),
+    "sync:item_retry": Route("post", Role.ADMIN),
 }
 
 # Routes with no workspace in them, and why that is safe.
@@ -59,6 +66,8 @@ PUBLIC = {
 # How to make, in a given workspace, the object a URL argument names.
 OBJECT_BUILDERS = {
     "membership_id": lambda tenant: MembershipFactory(tenant=tenant).pk,
+    "run_id": lambda tenant: make_run(tenant).pk,
+    "item_id": lambda tenant: make_item(tenant).pk,
 }
 MISSING_ID = 2_147_483_000
 

@@ -220,13 +220,16 @@ def connection_mark_needs_reauth(*, connection: LaunchDarklyConnection, reason: 
         status=Status.NEEDS_REAUTH, status_reason=reason[:300], updated_at=timezone.now()
     )
     connection.status, connection.status_reason = Status.NEEDS_REAUTH, reason[:300]
-    if updated:
+    if updated:  # the transition: once per incident, however many calls fail after it
+        from connector.sync.notify import notify_needs_reauth
+
         audit_record(
             actor=None,
             action="launchdarkly.needs_reauth",
             target=connection.account_id,
             details={"reason": reason[:300]},
         )
+        notify_needs_reauth(reason=reason)
 
 
 def _expiring(connection: LaunchDarklyConnection) -> bool:

@@ -45,6 +45,8 @@ ACTIVE_STATUSES = (ItemStatus.QUEUED, ItemStatus.IN_FLIGHT)
 
 
 class SyncRun(TenantOwnedModel):
+    # Set once, when a run that finished with failures has been reported by email.
+    failure_notified_at = models.DateTimeField(null=True, blank=True)
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -117,14 +119,23 @@ class OrphanPolicy(models.TextChoices):
     DELETE = "delete", "Delete the metric in LaunchDarkly"
 
 
+class NotifyWho(models.TextChoices):
+    OWNERS_AND_ADMINS = "owners_admins", "Owners and admins"
+    OWNERS = "owners", "Owners only"
+    NOBODY = "nobody", "Nobody"
+
+
 class SyncSettings(TenantOwnedModel):
-    """How a workspace wants drift and orphans handled by the periodic resync."""
+    """How a workspace wants drift and orphans handled, and who hears about trouble."""
 
     drift_policy = models.CharField(
         max_length=10, choices=DriftPolicy.choices, default=DriftPolicy.REPORT
     )
     orphan_policy = models.CharField(
         max_length=10, choices=OrphanPolicy.choices, default=OrphanPolicy.KEEP
+    )
+    notify = models.CharField(
+        max_length=16, choices=NotifyWho.choices, default=NotifyWho.OWNERS_AND_ADMINS
     )
     last_resync_at = models.DateTimeField(null=True, blank=True)
     last_resync_summary = models.JSONField(default=dict, blank=True)

@@ -327,8 +327,18 @@ def _settle(
 
 def _finish_run_if_done(run_id: int) -> None:
     unfinished = SyncItem.objects.filter(run_id=run_id).exclude(status__in=FINISHED_STATUSES)
-    if not unfinished.exists():
-        SyncRun.objects.filter(pk=run_id, finished_at=None).update(finished_at=timezone.now())
+    if unfinished.exists():
+        return
+    finished = SyncRun.objects.filter(pk=run_id, finished_at=None).update(
+        finished_at=timezone.now()
+    )
+    failures = SyncItem.objects.filter(
+        run_id=run_id, status__in=(ItemStatus.FAILED, ItemStatus.CONFLICT)
+    )
+    if finished and failures.exists():
+        from connector.sync.notify import notify_run_failures
+
+        notify_run_failures(run_id=run_id)
 
 
 class _Gate:

@@ -23,7 +23,6 @@ CHROMIUM_FLAGS = [
 _screenshot_folders: list[Path] = []
 
 
-
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright

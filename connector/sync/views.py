@@ -1,0 +1,124 @@
+"""Sync status pages: what is in LaunchDarkly, what is happening, what failed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from connector.connections.selectors import connection_of_workspace
+from connector.launchdarkly import instances
+from connector.sync import selectors, services
+from connector.sync.budget import RateBudget
+from connector.sync.forms import SyncSettingsForm
+from connector.sync.models import SyncItem, SyncRun
+from connector.sync.resync import sync_settings
+from tenants.models import Role
+from tenants.views import workspace_view
+
+ITEMS_PER_PAGE = 50
+
+
+def _progress_context(run: SyncRun | None) -> dict:
+    if run is None:
+        return {"run": None}
+    progress = services.run_progress(run=run)
+    waiting_until = progress.waiting_until
+    connection = connection_of_workspace()
+    if run.finished_at is None and waiting_until is None and connection and connection.account_id:
+        # Workers sleeping through a window reset show up in the shared budget only.
+        limited = RateBudget(connection.account_id).limited_until()
+        waiting_until = datetime.fromtimestamp(limited, tz=UTC) if limited else None
+    return {"run": run, "progress": progress, "waiting_until": waiting_until}
+
+
+def _metric_url_base() -> str:
+    connection = connection_of_workspace()
+    if connection is None or not connection.project_key:
+        return ""
+    # LaunchDarkly: a metric's page is <ui>/<projectKey>/metrics/<metricKey>/details (its _site).
+    return f"{instances.ui_base_url(connection.instance)}/{connection.project_key}/metrics/"
+
+
+@workspace_view()
+def status(request: HttpRequest) -> HttpResponse:
+    run = selectors.current_run()
+    history = selectors.daily_history()
+    peak = max((d.done + d.failed for d in history), default=0) or 1
+    return render(
+        request,
+        "sync/status.html",
+        {
+            **_progress_context(run),
+            "connection": connection_of_workspace(),
+            "runs": selectors.runs_with_counts(),
+            "history": history,
+            "peak": peak,
+            "can_manage": request.membership.has_role(Role.ADMIN),
+        },
+    )
+
+
+@workspace_view()
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(SyncRun.objects.all(), pk=run_id)
+    show = request.GET.get("show", "")
+    page = Paginator(selectors.run_items(run=run, show=show), ITEMS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "sync/run.html",
+        {
+            **_progress_context(run),
+            "page": page,
+            "show": show,
+            "filters": selectors.ITEM_FILTERS,
+            "metric_url_base": _metric_url_base(),
+            "can_manage": request.membership.has_role(Role.ADMIN),
+        },
+    )
+
+
+@workspace_view()
+def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The progress fragment the status pages poll (no full reload)."""
+    run = get_object_or_404(SyncRun.objects.all(), pk=run_id)
+    return render(request, "sync/_progress.html", _progress_context(run))
+
+
+@require_POST
+@workspace_view(minimum_role=Role.ADMIN)
+def run_retry_failed(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(SyncRun.objects.all(), pk=run_id)
+    count = services.sync_run_retry_failed(run=run, user=request.user)
+    if count:
+        messages.success(request, f"Retrying {count} item(s).")
+    else:
+        messages.info(request, "Nothing to retry: no item of this run has failed.")
+    return redirect("sync:run", slug=request.workspace.slug, run_id=run.pk)
+
+
+@require_POST
+@workspace_view(minimum_role=Role.ADMIN)
+def item_retry(request: HttpRequest, item_id: int) -> HttpResponse:
+    item = get_object_or_404(SyncItem.objects.select_related("run", "mapping"), pk=item_id)
+    if services.sync_item_retry(item=item, user=request.user):
+        messages.success(request, f"Retrying {item.mapping.metric_key}.")
+    else:
+        messages.info(request, "This item has not failed; there is nothing to retry.")
+    return redirect("sync:run", slug=request.workspace.slug, run_id=item.run_id)
+
+
+@workspace_view(minimum_role=Role.ADMIN)
+def sync_settings_page(request: HttpRequest) -> HttpResponse:
+    form = SyncSettingsForm(request.POST or None, instance=sync_settings())
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Sync settings saved.")
+        return redirect("sync:settings", slug=request.workspace.slug)
+    return render(request, "sync/settings.html", {"form": form})
