@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 from django.core.cache import cache
 
@@ -6,12 +8,18 @@ from tenants.models import Role
 from tests.factories import TEST_PASSWORD, MembershipFactory, TenantFactory
 
 
+def _clear_shared_state(settings):
+    cache.clear()  # with Redis this flushes the database, shared JSON state included
+    shutil.rmtree(settings.VAR_DIR / "state", ignore_errors=True)  # the embedded default's
+
+
 @pytest.fixture(autouse=True)
-def _clean_cache():
-    # The cache is shared state (sign-in throttle); each test starts from nothing.
-    cache.clear()
+def _clean_shared_state(settings):
+    # Shared state (sign-in throttle, LaunchDarkly rate budgets keyed by the sandbox's
+    # fixed account ids) must not leak from one test into the next.
+    _clear_shared_state(settings)
     yield
-    cache.clear()
+    _clear_shared_state(settings)
 
 
 @pytest.fixture(autouse=True)

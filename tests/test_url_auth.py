@@ -58,6 +58,7 @@ PUBLIC = {
     "tenants:password_reset_confirm": "guarded by Django's signed token",
     "tenants:password_reset_complete": "static page",
     "tenants:workspace_new": "creates a workspace owned by the user",
+    "sync:ops": "staff only; anyone else gets 404 (tests/sync/test_pages.py)",
     "tenants:invitation": "guarded by a 256-bit single-use token, bound to the invitee's email",
     "connections:oauth_callback": "LaunchDarkly's one fixed redirect URI; the workspace comes "
     "from the single-use OAuth state in the user's own session (tests/connections/test_oauth.py)",

@@ -5,6 +5,7 @@ from connector.sync import views
 app_name = "sync"
 
 urlpatterns = [
+    path("ops/", views.operators_overview, name="ops"),
     path("w/<slug:slug>/sync/", views.status, name="status"),
     path("w/<slug:slug>/sync/settings/", views.sync_settings_page, name="settings"),
     path("w/<slug:slug>/sync/runs/<int:run_id>/", views.run_detail, name="run"),

@@ -122,3 +122,14 @@ def sync_settings_page(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Sync settings saved.")
         return redirect("sync:settings", slug=request.workspace.slug)
     return render(request, "sync/settings.html", {"form": form})
+
+
+def operators_overview(request: HttpRequest) -> HttpResponse:
+    """Staff only. Anyone else gets the same 404 as for a page that does not exist."""
+    from django.http import Http404
+
+    from connector.sync.ops import overview
+
+    if not (request.user.is_authenticated and request.user.is_staff):
+        raise Http404("Not found.")
+    return render(request, "sync/ops.html", {"overview": overview()})

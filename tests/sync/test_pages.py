@@ -182,3 +182,45 @@ def test_status_pages__other_workspace_member__404(client_of, workspace):
     client = client_of(outsider)
     assert page(client, "sync:status", workspace).status_code == 404
     assert page(client, "sync:run", workspace, run.pk).status_code == 404
+
+
+@pytest.mark.django_db
+def test_ops_overview__staff_sees_every_workspace_health(client, workspace):
+    from connector.sync.budget import RateBudget
+    from tests.factories import TenantFactory, UserFactory
+
+    other = TenantFactory(name="Other Co")
+    make_run(workspace, items=3, status=ItemStatus.FAILED)
+    make_run(other, items=2, status=ItemStatus.PENDING)
+    with tenant_scope(other):
+        LaunchDarklyConnection.objects.create(
+            instance="commercial",
+            auth_kind="oauth",
+            status="needs_reauth",
+            status_reason="refresh token revoked",
+            account_id="acct-other",
+        )
+    with tenant_scope(workspace):
+        LaunchDarklyConnection.objects.create(
+            instance="commercial",
+            auth_kind="api_token",
+            account_id="acct-busy",
+            access_token_encrypted="x",
+        )
+    budget = RateBudget("acct-busy")
+    assert budget.acquire("GET /x") == 0
+    from connector.launchdarkly.ratelimit import RateLimitInfo
+
+    budget.release("GET /x", RateLimitInfo(0, 0, None, 30.0), rate_limited=True)
+
+    client.force_login(UserFactory(is_staff=True))
+    body = client.get(reverse("sync:ops")).content.decode()
+
+    assert workspace.name in body and "refresh token revoked" in body
+    assert "acct-busy" in body  # rate limited, waiting
+    assert "Open items</dt><dd>2" in body
+
+
+@pytest.mark.django_db
+def test_ops_overview__non_staff__404(client_of, owner):
+    assert client_of(owner).get(reverse("sync:ops")).status_code == 404
