@@ -10,11 +10,9 @@ from connector.sources.models import SourceEvent, ValueKind
 from tenants.scope import tenant_scope
 
 
-@pytest.fixture
-def connected(client_of, admin, workspace, ld):
-    """The workspace connected to the sandbox's demo account, project `default`."""
-    client = client_of(admin)
-    token = ld.mint_token("writer")
+def connect_workspace(client, workspace, sandbox):
+    """Connect the workspace to the sandbox's demo account, project `default`."""
+    token = sandbox.mint_token("writer")
     client.post(
         reverse("connections:api_token", args=[workspace.slug]),
         {"instance": "commercial", "token": token},
@@ -23,6 +21,12 @@ def connected(client_of, admin, workspace, ld):
     connection = LaunchDarklyConnection.objects.unscoped().get(tenant=workspace)
     assert connection.project_key == "default"
     return connection
+
+
+@pytest.fixture
+def connected(client_of, admin, workspace, ld):
+    """The workspace connected to the sandbox's demo account, project `default`."""
+    return connect_workspace(client_of(admin), workspace, ld)
 
 
 def make_events(workspace, count, *, numeric_every=3, prefix="event"):

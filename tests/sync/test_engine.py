@@ -12,7 +12,7 @@ from connector.metrics.models import MappingStatus, MetricMapping
 from connector.sync import services
 from connector.sync.models import ItemStatus, SyncItem
 from tenants.scope import tenant_scope
-from tests.sync.conftest import apply_plan, make_events, sandbox_metrics
+from tests.sync.conftest import apply_plan, connect_workspace, make_events, sandbox_metrics
 
 
 def run_all(workspace):
@@ -192,7 +192,11 @@ def test_sync__server_errors__retried_with_backoff_then_failed(
 
 
 @pytest.mark.django_db
-def test_sync__rate_limited__waits_not_fails(connected, workspace, admin, ld, settings):
+def test_sync__rate_limited__waits_not_fails(client_of, workspace, admin, ld_with, settings):
+    # LaunchDarkly's windows are aligned to the clock: a call late in a 10 s window
+    # would see it reset at once. A day-long window keeps the reset far away.
+    ld = ld_with(rate_window_s=86_400)
+    connect_workspace(client_of(admin), workspace, ld)
     settings.SYNC_MAX_INLINE_WAIT_S = 0  # reschedule instead of sleeping in the test
     events = make_events(workspace, 3, numeric_every=0)
     apply_plan(workspace, admin.user, events)
