@@ -10,4 +10,7 @@ urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("connector.connections.urls")),
     path("", include("connector.sync.urls")),
+    path("api/v1/", include("connector.sources.api_urls")),
+    path("", include("connector.sources.urls")),
+    path("", include("connector.metrics.urls")),
 ]

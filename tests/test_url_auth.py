@@ -16,6 +16,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tenants.models import Role
 from tests.factories import MembershipFactory, TenantFactory
+from tests.metrics.conftest import make_plan
+from tests.sources.factories import ApiKeyFactory, CatalogUploadFactory
 from tests.sync.factories import make_item, make_run
 
 
@@ -37,6 +39,15 @@ ROUTES = {
     "connections:api_token": Route("post", Role.ADMIN),
     "connections:project": Route(role=Role.ADMIN),
     "connections:disconnect": Route("post", Role.ADMIN),
+    "metrics:picker": Route(),
+    "metrics:plan_create": Route("post", Role.ADMIN),
+    "metrics:plan": Route(role=Role.ADMIN),
+    "metrics:plan_apply": Route("post", Role.ADMIN),
+    "sources:upload": Route(role=Role.ADMIN),
+    "sources:preview": Route(role=Role.ADMIN),
+    "sources:upload_apply": Route("post", Role.ADMIN),
+    "sources:api_keys": Route(role=Role.ADMIN),
+    "sources:api_key_revoke": Route("post", Role.ADMIN),
     "sync:status": Route(),
     "sync:settings": Route(role=Role.ADMIN),
     "sync:run": Route(),
@@ -62,11 +73,18 @@ PUBLIC = {
     "tenants:invitation": "guarded by a 256-bit single-use token, bound to the invitee's email",
     "connections:oauth_callback": "LaunchDarkly's one fixed redirect URI; the workspace comes "
     "from the single-use OAuth state in the user's own session (tests/connections/test_oauth.py)",
+    "api:openapi": "the API's public description, no data",
+    "api:events": "authenticated by a workspace API key; see tests/sources",
+    "api:event": "authenticated by a workspace API key; see tests/sources",
+    "api:events_archive": "authenticated by a workspace API key; see tests/sources",
 }
 
 # How to make, in a given workspace, the object a URL argument names.
 OBJECT_BUILDERS = {
     "membership_id": lambda tenant: MembershipFactory(tenant=tenant).pk,
+    "plan_id": lambda tenant: make_plan(tenant, None, ids=[]).pk,
+    "key_id": lambda tenant: ApiKeyFactory(tenant=tenant).pk,
+    "upload_id": lambda tenant: CatalogUploadFactory(tenant=tenant).pk,
     "run_id": lambda tenant: make_run(tenant).pk,
     "item_id": lambda tenant: make_item(tenant).pk,
 }

@@ -123,7 +123,20 @@ def _render(template: str, event: SourceEvent, kind: str) -> str:
 
 def selected_events(selection: dict[str, Any]) -> list[SourceEvent]:
     # The picker's filter also knows "already mapped", which EventFilter does not.
-    return list(events_of_selection(selection))
+    # Only the fields a plan reads: a 1,000-event plan is computed on every review.
+    return list(events_of_selection(selection).only(*_EVENT_FIELDS))
+
+
+_EVENT_FIELDS = (
+    "id",
+    "tenant_id",
+    "key",
+    "name",
+    "description",
+    "value_kind",
+    "unit",
+    "removed_at",
+)
 
 
 def _blocked_reason(event: SourceEvent, mapping: MetricMapping, choices: Choices) -> str:
@@ -224,7 +237,7 @@ def _desired_mapping(
 ) -> MetricMapping:
     numeric = kind == MetricKind.NUMERIC
     return MetricMapping(
-        tenant=current_tenant(),
+        tenant_id=current_tenant().pk,
         source_event=event,
         kind=kind,
         project_key=project_key,

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from connector.sources.demo import seed_demo_catalog
 from tenants.models import Membership, Role, Tenant, User
 from tenants.scope import tenant_scope
 from tenants.services import audit_record
@@ -29,6 +30,12 @@ class Command(BaseCommand):
         if tenant_created:
             with tenant_scope(tenant):
                 audit_record(actor=user, action="workspace.created", target=DEMO_SLUG)
+        with tenant_scope(tenant):
+            catalog = seed_demo_catalog()
+        self.stdout.write(
+            f"  Demo event catalog: {catalog['created']} added, {catalog['updated']} updated, "
+            f"{catalog['unchanged']} unchanged"
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"\n  Open {settings.PUBLIC_URL}/ and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"

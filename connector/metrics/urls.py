@@ -1,0 +1,12 @@
+from django.urls import path
+
+from connector.metrics import views
+
+app_name = "metrics"
+
+urlpatterns = [
+    path("w/<slug:slug>/events/", views.picker, name="picker"),
+    path("w/<slug:slug>/events/plan/", views.plan_new, name="plan_create"),
+    path("w/<slug:slug>/plans/<int:plan_id>/", views.plan_review, name="plan"),
+    path("w/<slug:slug>/plans/<int:plan_id>/apply/", views.plan_apply_view, name="plan_apply"),
+]

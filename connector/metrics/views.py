@@ -1,0 +1,333 @@
+"""The event picker, the plan review and applying a plan.
+
+Members may browse the catalog; admins choose what becomes a metric. A plan is saved
+before anything is sent, shown with what will happen to each event, and applied once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_POST
+
+from connector.connections.models import LaunchDarklyConnection
+from connector.connections.selectors import connection_of_workspace
+from connector.connections.services import client_for
+from connector.metrics.desired import MANAGED_TAG
+from connector.metrics.forms import PickerFilterForm, PlanChoicesForm
+from connector.metrics.models import Analysis, MetricKind, MetricPlan
+from connector.metrics.plans import (
+    AUTO,
+    Choices,
+    PlanAction,
+    PlanAlreadyApplied,
+    PlanNotApplicable,
+    PlanRow,
+    plan_apply,
+    plan_compute,
+    plan_create,
+)
+from connector.metrics.selectors import picker_events
+from connector.sources.models import SourceEvent
+from connector.sources.selectors import EventFilter
+from tenants.models import Role
+from tenants.views import workspace_view
+
+log = logging.getLogger(__name__)
+
+PICKER_PAGE_SIZE = 50
+PLAN_PAGE_SIZE = 100
+CONTEXT_KINDS_TTL_S = 10 * 60
+DEFAULT_UNITS = ["user"]
+
+
+# --- randomization units ---------------------------------------------------------------
+
+
+def _context_kinds_cache_key(connection: LaunchDarklyConnection) -> str:
+    return f"metrics:context-kinds:{connection.pk}:{connection.project_key}"
+
+
+def randomization_units() -> tuple[list[str], str]:
+    """The connected project's context kinds, and a note when they cannot be offered.
+
+    Cached per connection and project; any LaunchDarkly trouble falls back to `user`
+    with a note, because the picker must keep working without LaunchDarkly."""
+    connection = connection_of_workspace()
+    if connection is None or not connection.is_usable or not connection.project_key:
+        return DEFAULT_UNITS, (
+            "Connect LaunchDarkly and choose a project to offer its context kinds as "
+            "randomization units; until then only user is offered."
+        )
+    key = _context_kinds_cache_key(connection)
+    units = cache.get(key)
+    if units is None:
+        try:
+            kinds = client_for(connection).list_context_kinds(connection.project_key)
+        except Exception:
+            log.warning("listing the context kinds of connection %s failed", connection.pk)
+            return DEFAULT_UNITS, (
+                "LaunchDarkly's context kinds could not be read just now, so only user is "
+                "offered. Reload the page to try again."
+            )
+        units = sorted(
+            {kind["key"] for kind in kinds if kind.get("key") and not kind.get("archived")}
+        ) or list(DEFAULT_UNITS)
+        cache.set(key, units, CONTEXT_KINDS_TTL_S)
+    return units, ""
+
+
+# --- the picker ----------------------------------------------------------------------
+
+
+def _event_filter(selection_filter: dict[str, Any]) -> tuple[EventFilter, bool | None]:
+    fields = dict(selection_filter)
+    mapped = fields.pop("mapped", None)
+    return EventFilter(**fields), mapped
+
+
+def _picker_page(
+    request: HttpRequest,
+    *,
+    filter_form: PickerFilterForm,
+    page_number: Any,
+    choices_form: PlanChoicesForm | None = None,
+    units_note: str = "",
+    checked: frozenset[int] = frozenset(),
+    select_all: bool = False,
+    status: int = 200,
+) -> HttpResponse:
+    event_filter, mapped = _event_filter(filter_form.selection_filter())
+    events = picker_events(filter=event_filter, mapped=mapped, with_mappings=True)
+    paginator = Paginator(events, PICKER_PAGE_SIZE)
+    page = paginator.get_page(page_number)
+    can_plan = request.membership.has_role(Role.ADMIN)
+    if can_plan and choices_form is None:
+        units, units_note = randomization_units()
+        choices_form = PlanChoicesForm(units=units)
+    query = urlencode(filter_form.query_pairs())
+    return render(
+        request,
+        "metrics/picker.html",
+        {
+            "filter_form": filter_form,
+            "filter_pairs": filter_form.query_pairs(),
+            "query": query,
+            "page": page,
+            "page_links": _page_links(page),
+            "can_plan": can_plan,
+            "choices_form": choices_form,
+            "units_note": units_note,
+            "checked": checked,
+            "select_all": select_all,
+        },
+        status=status,
+    )
+
+
+def _page_links(page) -> list[int | None]:
+    """Page numbers around the current one, with None for a gap."""
+    last, here = page.paginator.num_pages, page.number
+    wanted = sorted({1, 2, last - 1, last, *range(here - 2, here + 3)} & set(range(1, last + 1)))
+    links: list[int | None] = []
+    for number in wanted:
+        if links and number - (links[-1] or 0) > 1:
+            links.append(None)
+        links.append(number)
+    return links
+
+
+@workspace_view()
+def picker(request: HttpRequest) -> HttpResponse:
+    return _picker_page(
+        request, filter_form=PickerFilterForm(request.GET), page_number=request.GET.get("page")
+    )
+
+
+def _selection(
+    filter_form: PickerFilterForm, raw_ids: list[str], select_all: bool
+) -> tuple[dict[str, Any] | None, str]:
+    """The plan's selection from the picker's POST, or the reason there is none."""
+    if select_all:
+        if filter_form.errors:
+            return None, "The filter has errors; correct them before selecting every match."
+        selection_filter = filter_form.selection_filter()
+        event_filter, mapped = _event_filter(selection_filter)
+        if not picker_events(filter=event_filter, mapped=mapped).exists():
+            return None, "No event matches this filter, so there is nothing to plan."
+        return {"filter": selection_filter}, ""
+    try:
+        ids = sorted({int(raw) for raw in raw_ids})
+    except ValueError:
+        return None, "The selection is not valid. Reload the page and select again."
+    if not ids:
+        return None, (
+            "Select at least one event, or check “Select all events matching this filter”."
+        )
+    if SourceEvent.objects.filter(pk__in=ids).count() != len(ids):
+        return None, "Some selected events no longer exist. Reload the page and select again."
+    return {"ids": ids}, ""
+
+
+@require_POST
+@workspace_view(minimum_role=Role.ADMIN)
+def plan_new(request: HttpRequest) -> HttpResponse:
+    filter_form = PickerFilterForm(request.POST)
+    units, units_note = randomization_units()
+    form = PlanChoicesForm(request.POST, units=units)
+    raw_ids = request.POST.getlist("event")
+    select_all = request.POST.get("select_all") == "all"
+    valid = form.is_valid()
+    selection, problem = _selection(filter_form, raw_ids, select_all)
+    if problem:
+        form.add_error(None, problem)
+    if not valid or selection is None:
+        # Everything typed and checked comes back as it was, with the reasons.
+        checked = frozenset(int(raw) for raw in raw_ids if raw.isdigit())
+        return _picker_page(
+            request,
+            filter_form=filter_form,
+            page_number=request.POST.get("page"),
+            choices_form=form,
+            units_note=units_note,
+            checked=checked,
+            select_all=select_all,
+            status=400,
+        )
+    plan = plan_create(user=request.user, selection=selection, choices=form.choices())
+    return redirect("metrics:plan", slug=request.workspace.slug, plan_id=plan.pk)
+
+
+# --- the review ----------------------------------------------------------------------
+
+
+@dataclass
+class RowView:
+    """One plan row, ready to show."""
+
+    row: PlanRow
+    kind_label: str
+    fields: list[tuple[str, str]]
+    changes: list[tuple[str, str, str]]
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "—"
+    return str(value)
+
+
+def _row_view(row: PlanRow) -> RowView:
+    body = row.body
+    fields = [("Event key", body["eventKey"])]
+    if body["isNumeric"]:
+        fields.append(("Unit", _shown(body.get("unit"))))
+        fields.append(("Aggregation", body["unitAggregationType"]))
+        analysis = body.get("analysisType", Analysis.MEAN)
+        if analysis == Analysis.PERCENTILE:
+            analysis = f"percentile {_shown(body.get('percentileValue'))}"
+        fields.append(("Analysis", analysis))
+    if body.get("successCriteria"):
+        fields.append(("Success", body["successCriteria"]))
+    fields.append(("Randomization", _shown(body["randomizationUnits"])))
+    fields.append(("Tags", _shown([t for t in body["tags"] if t != MANAGED_TAG])))
+    if body.get("description"):
+        fields.append(("Description", body["description"]))
+    changes = [
+        (field, _shown(actual), _shown(desired)) for field, (desired, actual) in row.changes.items()
+    ]
+    return RowView(row, MetricKind(row.mapping.kind).label, fields, changes)
+
+
+def _choices_summary(choices: Choices) -> list[tuple[str, str]]:
+    kind = "Fit each event" if choices.kind == AUTO else MetricKind(choices.kind).label
+    analysis = choices.analysis
+    if analysis == Analysis.PERCENTILE:
+        analysis = f"percentile {choices.percentile}"
+    return [
+        ("Kind", kind),
+        ("Success criteria", choices.success_criteria),
+        ("Aggregation (numeric)", choices.aggregation),
+        ("Analysis (numeric)", analysis),
+        ("Randomization units", _shown(choices.randomization_units)),
+        ("Tags", _shown(choices.tags)),
+        ("Name template", choices.name_template),
+        ("Description template", choices.description_template or "—"),
+    ]
+
+
+@workspace_view(minimum_role=Role.ADMIN)
+def plan_review(request: HttpRequest, plan_id: int) -> HttpResponse:
+    plan = get_object_or_404(MetricPlan.objects.select_related("created_by"), pk=plan_id)
+    computed = plan_compute(plan=plan)
+    action = request.GET.get("action", "")
+    rows = computed.rows
+    if action in PlanAction.ORDER:
+        rows = [row for row in rows if row.action == action]
+    else:
+        action = ""
+    page = Paginator(rows, PLAN_PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = computed.counts
+    return render(
+        request,
+        "metrics/plan.html",
+        {
+            "plan": plan,
+            "computed": computed,
+            "counts": [(name, counts[name]) for name in PlanAction.ORDER],
+            "actionable": sum(counts[a] for a in PlanAction.ORDER[:3]),
+            "total": len(computed.rows),
+            "action": action,
+            "query": urlencode({"action": action}) if action else "",
+            "page": page,
+            "page_links": _page_links(page),
+            "rows": [_row_view(row) for row in page.object_list],
+            "choices_summary": _choices_summary(Choices.from_json(plan.choices)),
+            "selection_is_filter": "filter" in plan.selection,
+        },
+    )
+
+
+def _after_apply_url(request: HttpRequest, run_id: int | None) -> str:
+    if run_id is not None:
+        try:
+            return reverse("sync:run", kwargs={"slug": request.workspace.slug, "run_id": run_id})
+        except NoReverseMatch:
+            pass  # the run page is not there yet
+    return reverse("tenants:workspace", kwargs={"slug": request.workspace.slug})
+
+
+@require_POST
+@workspace_view(minimum_role=Role.ADMIN)
+def plan_apply_view(request: HttpRequest, plan_id: int) -> HttpResponse:
+    plan = get_object_or_404(MetricPlan.objects, pk=plan_id)
+    already = "This plan was applied already on {:%Y-%m-%d %H:%M} UTC; nothing new was started."
+    if plan.applied_at is not None:
+        messages.info(request, already.format(plan.applied_at))
+        return redirect(_after_apply_url(request, plan.sync_run_id))
+    try:
+        run = plan_apply(plan=plan, user=request.user)
+    except PlanAlreadyApplied:
+        plan.refresh_from_db()
+        messages.info(request, already.format(plan.applied_at))
+        return redirect(_after_apply_url(request, plan.sync_run_id))
+    except PlanNotApplicable as exc:
+        messages.error(request, f"{exc} Nothing was changed.")
+        return redirect("metrics:plan", slug=request.workspace.slug, plan_id=plan.pk)
+    if run is None:
+        messages.info(request, "Nothing to send: every selected metric is already up to date.")
+        return redirect(_after_apply_url(request, None))
+    noun = "metric" if run.total == 1 else "metrics"
+    messages.success(request, f"Sync started: {run.total} {noun}.")
+    return redirect(_after_apply_url(request, run.pk))

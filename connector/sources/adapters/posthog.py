@@ -1,0 +1,140 @@
+"""PostHog: event definitions and numeric event properties, through PostHog's REST API.
+
+- `GET /api/projects/{id}/event_definitions/`: every event name PostHog has seen,
+  with `created_at`, `last_seen_at`, `volume_30_day` and (on paid plans) `description`.
+- `GET /api/projects/{id}/property_definitions/?type=event&is_numerical=true
+  &event_names=["<event>"]&filter_by_event_names=true`: the numeric properties sent
+  with one event.
+Both are paginated (`next` is the absolute URL of the next page, null on the last)
+and take a personal API key as `Authorization: Bearer`.
+https://posthog.com/docs/api/event-definitions, https://posthog.com/docs/api/property-definitions
+
+PostHog events carry no value of their own, so which events are *numeric* is our
+decision: an event is numeric when PostHog reports a numerical property for it whose
+name is one of VALUE_PROPERTIES (the first match wins, in that order); that property
+holds the value a numeric metric measures, and its name gives the unit. Every other
+event is a conversion. Property names starting with `$` are PostHog's own and never
+count (e.g. `$screen_width` is numeric but not a value of the event).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import requests
+from django.utils.dateparse import parse_datetime
+
+from connector.sources.adapters.base import AdapterError, EventDefinition, register
+from connector.sources.models import EVENT_KEY_MAX_LENGTH, Origin, ValueKind
+
+TIMEOUT = (5, 30)  # connect, read (seconds)
+PAGE_SIZE = 500
+MAX_PAGES = 1000  # a `next` loop must end even if a server misbehaves
+# Property name -> unit, in order of preference.
+VALUE_PROPERTIES = {
+    "revenue": "USD",
+    "amount": "USD",
+    "price": "USD",
+    "value": "units",
+    "duration_ms": "ms",
+    "duration": "s",
+}
+
+
+def _when(value: Any) -> datetime | None:
+    return parse_datetime(value) if isinstance(value, str) else None
+
+
+@register("posthog")
+class PostHogAdapter:
+    origin = Origin.POSTHOG
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        project_id: str,
+        api_key: str,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.project_id = project_id
+        self.session = session or requests.Session()
+        self.session.headers.update(
+            {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        )
+
+    def _pages(self, url: str, params: dict[str, Any] | None = None) -> Iterator[dict]:
+        for _ in range(MAX_PAGES):
+            try:
+                response = self.session.get(url, params=params, timeout=TIMEOUT)
+            except requests.RequestException as exc:
+                raise AdapterError(f"PostHog did not answer: {type(exc).__name__}") from None
+            if response.status_code in (401, 403):
+                raise AdapterError(
+                    "PostHog refused the personal API key (HTTP "
+                    f"{response.status_code}); it needs event_definition:read "
+                    "and property_definition:read."
+                )
+            if response.status_code != 200:
+                raise AdapterError(f"PostHog answered HTTP {response.status_code} for {url}")
+            try:
+                page = response.json()
+                results = page["results"]
+            except (ValueError, KeyError, TypeError):
+                raise AdapterError(
+                    "PostHog answered something other than a page of results"
+                ) from None
+            yield from results
+            url, params = page.get("next"), None  # `next` carries its own query string
+            if not url:
+                return
+        raise AdapterError(f"PostHog kept paginating past {MAX_PAGES} pages")
+
+    def _project_url(self, resource: str) -> str:
+        return f"{self.base_url}/api/projects/{self.project_id}/{resource}/"
+
+    def _value_property(self, event_name: str) -> tuple[str, str] | None:
+        numeric = {
+            prop.get("name")
+            for prop in self._pages(
+                self._project_url("property_definitions"),
+                {
+                    "type": "event",
+                    "is_numerical": "true",
+                    "event_names": json.dumps([event_name]),
+                    "filter_by_event_names": "true",
+                    "limit": PAGE_SIZE,
+                },
+            )
+            if prop.get("is_numerical") and prop.get("is_seen_on_filtered_events", True)
+        }
+        for name, unit in VALUE_PROPERTIES.items():
+            if name in numeric:
+                return name, unit
+        return None
+
+    def fetch_catalog(self) -> Iterator[EventDefinition]:
+        for item in self._pages(self._project_url("event_definitions"), {"limit": PAGE_SIZE}):
+            key = item.get("name")
+            if not isinstance(key, str) or not key or len(key) > EVENT_KEY_MAX_LENGTH:
+                continue  # cannot become a metric's eventKey; the upsert would refuse it
+            value = self._value_property(key)
+            description = item.get("description") or ""
+            if value:
+                note = f"Value: the numeric property '{value[0]}'."
+                description = f"{description}\n{note}".strip()
+            volume = item.get("volume_30_day")
+            yield EventDefinition(
+                key=key,
+                name="",
+                description=description,
+                value_kind=ValueKind.NUMERIC if value else ValueKind.CONVERSION,
+                unit=value[1] if value else "",
+                first_seen=_when(item.get("created_at")),
+                last_seen=_when(item.get("last_seen_at")),
+                volume=volume if isinstance(volume, int) and volume >= 0 else None,
+            )

@@ -1,0 +1,115 @@
+"""Workspace pages for the event catalog's ways in: file upload and API keys."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from connector.sources import services
+from connector.sources import upload as uploads
+from connector.sources.forms import ApiKeyForm, UploadForm
+from connector.sources.models import ApiKey, CatalogUpload
+from tenants.models import Role
+from tenants.views import workspace_view
+
+
+@workspace_view(minimum_role=Role.ADMIN)
+def upload(request: HttpRequest) -> HttpResponse:
+    form = UploadForm(request.POST or None, request.FILES or None)
+    rejected = None
+    if request.method == "POST" and form.is_valid():
+        file = form.cleaned_data["file"]
+        try:
+            if file.size > uploads.MAX_UPLOAD_BYTES:
+                raise uploads.UploadRejected(
+                    f"The file is larger than {uploads.MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+                )
+            file_format, rows = uploads.parse_upload(filename=file.name, data=file.read())
+        except uploads.UploadRejected as exc:
+            rejected = exc
+        else:
+            pending = services.upload_create(
+                actor=request.user, filename=file.name, file_format=file_format, rows=rows
+            )
+            return redirect("sources:preview", slug=request.workspace.slug, upload_id=pending.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "sources/upload.html",
+        {"form": form, "rejected": rejected, "csv_example": uploads.CSV_EXAMPLE},
+        status=status,
+    )
+
+
+@workspace_view(minimum_role=Role.ADMIN)
+def upload_preview(request: HttpRequest, upload_id: int) -> HttpResponse:
+    pending = get_object_or_404(CatalogUpload.objects.all(), pk=upload_id)
+    return render(
+        request,
+        "sources/preview.html",
+        {"upload": pending, "preview": uploads.preview(pending)},
+    )
+
+
+@require_POST
+@workspace_view(minimum_role=Role.ADMIN)
+def upload_apply(request: HttpRequest, upload_id: int) -> HttpResponse:
+    pending = get_object_or_404(CatalogUpload.objects.all(), pk=upload_id)
+    try:
+        results = services.upload_apply(actor=request.user, upload=pending)
+    except services.UploadAlreadyApplied as exc:
+        messages.error(request, str(exc))
+        return redirect("sources:preview", slug=request.workspace.slug, upload_id=pending.pk)
+    counts = services.counts_of(results)
+    skipped = sum(1 for row in pending.rows if row["errors"]) + counts["rejected"]
+    messages.success(
+        request,
+        f"{pending.filename} applied: {counts['created']} added, {counts['updated']} changed, "
+        f"{counts['unchanged']} unchanged, {skipped} rows with errors left out.",
+    )
+    return redirect("sources:preview", slug=request.workspace.slug, upload_id=pending.pk)
+
+
+def _api_keys_page(request, *, form=None, new_key=None, status=200) -> HttpResponse:
+    return render(
+        request,
+        "sources/api_keys.html",
+        {
+            "form": form or ApiKeyForm(),
+            "keys": ApiKey.objects.order_by("revoked_at", "-created_at"),
+            "new_key": new_key,
+        },
+        status=status,
+    )
+
+
+@never_cache  # the page can carry a freshly created key: no cache may keep it
+@workspace_view(minimum_role=Role.ADMIN)
+def api_keys(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _api_keys_page(request)
+    form = ApiKeyForm(request.POST)
+    if form.is_valid():
+        try:
+            api_key, raw_key = services.api_key_create(
+                actor=request.user, name=form.cleaned_data["name"]
+            )
+        except ValidationError as exc:
+            form.add_error("name", exc)
+        else:
+            # Rendered, not redirected: the raw key must never sit in a session or cookie.
+            return _api_keys_page(request, new_key={"key": api_key, "raw": raw_key})
+    return _api_keys_page(request, form=form, status=400)
+
+
+@require_POST
+@workspace_view(minimum_role=Role.ADMIN)
+def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    api_key = get_object_or_404(ApiKey.objects.all(), pk=key_id)
+    services.api_key_revoke(actor=request.user, api_key=api_key)
+    messages.success(request, f"API key {api_key.name} is revoked.")
+    return redirect("sources:api_keys", slug=request.workspace.slug)
