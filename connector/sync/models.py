@@ -61,6 +61,12 @@ class SyncRun(TenantOwnedModel):
     def __str__(self) -> str:
         return f"Run {self.pk} ({self.trigger})"
 
+    @property
+    def duration_s(self) -> int | None:
+        if self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds())
+
 
 class SyncItem(TenantOwnedModel):
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="items")

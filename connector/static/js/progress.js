@@ -1,5 +1,6 @@
-// Live progress without a full reload: fetch the fragment every 2 s and swap it in,
-// until the server sends a fragment without a poll URL (the run has finished).
+// Live progress without a full reload: fetch the fragment every 2 s and swap it in.
+// When the run finishes (the fragment comes back without a poll URL), reload the
+// page once so the run history and the chart beside it show the finished run too.
 (function () {
   "use strict";
   function poll(block) {
@@ -12,6 +13,10 @@
           var holder = document.createElement("div");
           holder.innerHTML = html.trim();
           var fresh = holder.firstElementChild;
+          if (!fresh.hasAttribute("data-poll-url")) {
+            window.location.reload();
+            return;
+          }
           block.replaceWith(fresh);
           poll(fresh);
         })
