@@ -6,7 +6,7 @@ setting names, with a link to the page that fixes it."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.mail import send_mass_mail
+from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -33,10 +33,12 @@ def recipients() -> list[str]:
 
 
 def _send(subject: str, body: str) -> None:
+    """One message to everyone concerned (they are colleagues in one workspace)."""
     to = recipients()
     if to:
-        messages = [(subject, body, settings.DEFAULT_FROM_EMAIL, [address]) for address in to]
-        transaction.on_commit(lambda: send_mass_mail(messages, fail_silently=False))
+        transaction.on_commit(
+            lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to, fail_silently=False)
+        )
 
 
 def notify_needs_reauth(*, reason: str) -> None:
