@@ -49,19 +49,25 @@ ERRORS_BY_STATUS: dict[int, type[LaunchDarklyError]] = {
 
 
 class _LaunchDarklyHttp:
-    """What the REST and the event import clients share: auth and one `_request`."""
+    """What the REST and the event import clients share: auth and one `_request`.
+    Subclasses name their LaunchDarkly product (for the User-Agent) and usual auth."""
+
+    product = ""
+    default_auth_kind: AuthKind = "api_token"
 
     def __init__(
         self,
         *,
         base_url: str,
         token: str,
-        auth_kind: AuthKind,
-        product: str,
-        timeout: tuple[float, float],
-        session: requests.Session | None,
-        on_rate_limit: RateLimitCallback | None,
+        auth_kind: AuthKind | None = None,
+        product: str | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+        on_rate_limit: RateLimitCallback | None = None,
     ) -> None:
+        auth_kind = auth_kind or self.default_auth_kind
+        product = product or self.product
         if auth_kind not in ("api_token", "oauth"):
             raise ValueError(f"unknown auth_kind {auth_kind!r}")
         self._transport = Transport(
@@ -111,26 +117,7 @@ class LaunchDarklyClient(_LaunchDarklyHttp):
     by all workers for one account can follow them.
     """
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        token: str,
-        auth_kind: AuthKind,
-        product: str = "MetricSync",
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        session: requests.Session | None = None,
-        on_rate_limit: RateLimitCallback | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=base_url,
-            token=token,
-            auth_kind=auth_kind,
-            product=product,
-            timeout=timeout,
-            session=session,
-            on_rate_limit=on_rate_limit,
-        )
+    product = "MetricSync"
 
     # --- account ---------------------------------------------------------------------
 
@@ -224,26 +211,7 @@ class EventImportClient(_LaunchDarklyHttp):
     """LaunchDarkly's metric event import (https://launchdarkly.com/docs/home/metrics/import-metric-events),
     on the events host. The token's role must allow `importEventData`."""
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        token: str,
-        auth_kind: AuthKind = "api_token",
-        product: str = "MetricImport",
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        session: requests.Session | None = None,
-        on_rate_limit: RateLimitCallback | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=base_url,
-            token=token,
-            auth_kind=auth_kind,
-            product=product,
-            timeout=timeout,
-            session=session,
-            on_rate_limit=on_rate_limit,
-        )
+    product = "MetricImport"
 
     def import_events(
         self,
