@@ -181,6 +181,9 @@ else:
         "data_folder_out": str(_broker_dir / "out"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # kombu polls the folder once a second by default, which caps a worker at a
+        # window's worth of items per second; a tenth of a second costs little.
+        "polling_interval": 0.1,
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
@@ -192,7 +195,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Tasks are safe to run twice (atomic claims, deterministic keys), so a task running
+# when the broker connection drops may finish; cancelling needs a pool that can kill
+# jobs, which the threads pool our I/O-bound workers use cannot.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -218,6 +224,9 @@ SYNC_STALE_CLAIM_S = env.int("SYNC_STALE_CLAIM_S", default=150)
 # Rate-limit waits up to this long are slept in the worker (precise, no broker trip);
 # longer ones reschedule the item.
 SYNC_MAX_INLINE_WAIT_S = env.float("SYNC_MAX_INLINE_WAIT_S", default=11.0)
+# Read timeout of the engine's LaunchDarkly calls: bounds how long a hung answer holds
+# a worker slot and a place in the workspace's window.
+SYNC_READ_TIMEOUT_S = env.float("SYNC_READ_TIMEOUT_S", default=20.0)
 
 # --- LaunchDarkly ---------------------------------------------------------------------
 LAUNCHDARKLY_BASE_URL = env.str("LAUNCHDARKLY_BASE_URL", default="")

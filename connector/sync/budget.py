@@ -93,10 +93,24 @@ class RateBudget:
             ):
                 if window["in_flight"]:
                     window["in_flight"].pop(0)
-                if remaining is not None:
-                    window["remaining"] = remaining
-                    window["limit"] = max(window["limit"] or 0, remaining + 1)
-                    window["reset_at"] = info.reset_at
+                if remaining is None:
+                    continue
+                window["limit"] = max(window["limit"] or 0, remaining + 1)
+                reset_at = info.reset_at
+                if reset_at is not None and (
+                    reset_at <= now
+                    or (window["reset_at"] is not None and reset_at < window["reset_at"])
+                ):
+                    continue  # an answer from a window that is over: says nothing of this one
+                if reset_at is not None and reset_at == window["reset_at"]:
+                    # Answers come back out of order: within one window the budget only
+                    # shrinks, so a late answer counted earlier must not raise it again.
+                    remaining = min(
+                        remaining,
+                        window["remaining"] if window["remaining"] is not None else remaining,
+                    )
+                window["remaining"] = remaining
+                window["reset_at"] = reset_at
             if rate_limited and info is not None:
                 state["paused_until"] = max(state["paused_until"], now + info.wait_s(now))
             return None, state

@@ -19,14 +19,16 @@ from datetime import UTC, datetime, timedelta
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from connector.connections.models import AuthKind, LaunchDarklyConnection
 from connector.launchdarkly import errors
 from connector.launchdarkly.ratelimit import RateLimitInfo
 from connector.metrics.models import MappingStatus, MetricMapping
+from connector.shared_state import LockTimeout
 from connector.sync.budget import RateBudget
 from connector.sync.models import (
     ACTIVE_STATUSES,
@@ -88,21 +90,28 @@ def pump() -> list[int]:
         SyncItem.objects.filter(status__in=READY_STATUSES).update(status=ItemStatus.PAUSED)
         return []
     now = timezone.now()
-    with transaction.atomic():
-        # One pump at a time per workspace, so the window is never over-filled.
-        list(LaunchDarklyConnection.objects.select_for_update().filter(pk=connection.pk))
-        active = SyncItem.objects.filter(status__in=ACTIVE_STATUSES).count()
-        free = settings.SYNC_WINDOW_PER_WORKSPACE - active
-        ready: list[int] = []
-        if free > 0:
-            ready = list(
-                SyncItem.objects.filter(status__in=READY_STATUSES)
-                .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-                .order_by("id")
-                .values_list("pk", flat=True)[:free]
-            )
-            SyncItem.objects.filter(pk__in=ready).update(status=ItemStatus.QUEUED, claimed_at=now)
-            transaction.on_commit(lambda: _enqueue_items(tenant.pk, ready))
+    ready: list[int] = []
+    # Most pumps find the window full: find that out with a read, before taking the
+    # write lock that queueing needs (SQLite takes it for every transaction).
+    if SyncItem.objects.filter(status__in=ACTIVE_STATUSES).count() < (
+        settings.SYNC_WINDOW_PER_WORKSPACE
+    ):
+        with transaction.atomic():
+            # One pump at a time per workspace, so the window is never over-filled.
+            list(LaunchDarklyConnection.objects.select_for_update().filter(pk=connection.pk))
+            active = SyncItem.objects.filter(status__in=ACTIVE_STATUSES).count()
+            free = settings.SYNC_WINDOW_PER_WORKSPACE - active
+            if free > 0:
+                ready = list(
+                    SyncItem.objects.filter(status__in=READY_STATUSES)
+                    .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+                    .order_by("id")
+                    .values_list("pk", flat=True)[:free]
+                )
+                SyncItem.objects.filter(pk__in=ready).update(
+                    status=ItemStatus.QUEUED, claimed_at=now
+                )
+                transaction.on_commit(lambda: _enqueue_items(tenant.pk, ready))
     _wake_for_waiting_items(tenant.pk, now)
     return ready
 
@@ -230,6 +239,18 @@ def item_run(*, item_id: int) -> str | None:
         return _failed_call(item, exc)
     except SoftTimeLimitExceeded:
         return _failed_call(item, errors.Timeout("The worker's time limit for the item ran out."))
+    except (RedisError, LockTimeout, OperationalError) as exc:
+        # Shared state is away for a moment (a Redis restart, a busy lock, SQLite's
+        # "database is locked" under many writers): not the item's fault, so try again
+        # soon; the attempt does not count.
+        log.warning("sync item %s: shared state unavailable (%s); retrying", item.pk, exc)
+        return _settle(
+            item,
+            ItemStatus.RETRYING,
+            attempts=item.attempts - 1,
+            next_attempt_at=timezone.now() + timedelta(seconds=_backoff_s(1) + 1),
+            message="Waiting for the connector's shared state (Redis) to come back.",
+        )
     except Exception:
         # A bug, not LaunchDarkly: fail the item visibly instead of retrying forever.
         log.exception("sync item %s failed unexpectedly", item.pk)
@@ -341,6 +362,14 @@ def _finish_run_if_done(run_id: int) -> None:
         notify_run_failures(run_id=run_id)
 
 
+def _call_timeout() -> tuple[float, float]:
+    """(connect, read) seconds for the engine's calls: a read timeout shorter than the
+    transport's default bounds how long a hung answer holds a worker and the window."""
+    from connector.launchdarkly.transport import DEFAULT_TIMEOUT
+
+    return (DEFAULT_TIMEOUT[0], settings.SYNC_READ_TIMEOUT_S)
+
+
 class _Gate:
     """Every LaunchDarkly call of one item: through the account's shared budget, with
     a fresh token, and with one refresh-and-retry on a 401."""
@@ -365,6 +394,7 @@ class _Gate:
             token=self.token,
             auth_kind=self.connection.auth_kind,
             on_rate_limit=self._observe,
+            timeout=_call_timeout(),
         )
 
     def _observe(self, info: RateLimitInfo) -> None:
