@@ -7,6 +7,12 @@ import time
 import requests
 
 
+def at_window_start(window_s: float) -> None:
+    """Wait until a window has just begun. Windows are aligned to the clock (as
+    LaunchDarkly's are), so requests meant for one window must not straddle an end."""
+    time.sleep(window_s - time.time() % window_s + 0.02)
+
+
 def get(sandbox, token: str, path: str = "/api/v2/metrics/default"):
     return requests.get(f"{sandbox.base_url}{path}", headers={"Authorization": token}, timeout=5)
 
@@ -15,6 +21,7 @@ def test_rate_limit__route_limit_exceeded__429_until_reset(make_sandbox):
     sandbox = make_sandbox(rate_window_s=1.0)
     token = sandbox.mint_token("reader")
     sandbox.set_limits(route_per_10s=3)
+    at_window_start(1.0)
 
     answers = [get(sandbox, token) for _ in range(4)]
 
@@ -34,6 +41,7 @@ def test_rate_limit__global_limit__shared_by_tokens_of_one_account(make_sandbox)
     first, second = sandbox.mint_token("reader"), sandbox.mint_token("writer")
     other_account = sandbox.create_account("Other")["token"]
     sandbox.set_limits(global_per_10s=2)
+    at_window_start(5.0)
 
     assert get(sandbox, first).headers["X-Ratelimit-Global-Remaining"] == "1"
     assert get(sandbox, second, "/api/v2/projects").status_code == 200
@@ -48,6 +56,7 @@ def test_rate_limit__retry_after_mode__429_with_retry_after_seconds(make_sandbox
     sandbox = make_sandbox(rate_window_s=2.0)
     token = sandbox.mint_token("reader")
     sandbox.set_limits(global_per_10s=1, retry_after_mode=True)
+    at_window_start(2.0)
 
     assert get(sandbox, token).status_code == 200
     limited = get(sandbox, token)
