@@ -89,9 +89,17 @@ def _identify(*, instance: str, token: str, auth_kind: str) -> dict:
 
 
 def _save_connection(
-    *, user: User, instance: str, auth_kind: str, identity: dict, tokens: TokenSet
+    *,
+    user: User,
+    instance: str,
+    auth_kind: str,
+    identity: dict,
+    tokens: TokenSet,
+    audit_details: dict,
 ) -> LaunchDarklyConnection:
-    connection = LaunchDarklyConnection.objects.first() or LaunchDarklyConnection()
+    """Store the (re)connection, audit it, and put paused work back in line."""
+    existing = LaunchDarklyConnection.objects.first()
+    connection = existing or LaunchDarklyConnection()
     switching_account = connection.account_id and connection.account_id != identity.get("accountId")
     connection.instance = instance
     connection.auth_kind = auth_kind
@@ -111,6 +119,12 @@ def _save_connection(
         # Projects are per account: the old choice means nothing in the new one.
         connection.project_key = connection.project_name = ""
     connection.save()
+    audit_record(
+        actor=user,
+        action="launchdarkly.reconnected" if existing else "launchdarkly.connected",
+        target=connection.account_id,
+        details={"instance": instance, **audit_details},
+    )
     from connector.sync.services import sync_resume
 
     sync_resume()  # work paused by a dead token goes back in line (after commit)
@@ -122,17 +136,14 @@ def connection_connect_oauth(
     *, user: User, instance: str, tokens: TokenSet
 ) -> LaunchDarklyConnection:
     identity = _identify(instance=instance, token=tokens.access_token, auth_kind=AuthKind.OAUTH)
-    was = LaunchDarklyConnection.objects.first()
-    connection = _save_connection(
-        user=user, instance=instance, auth_kind=AuthKind.OAUTH, identity=identity, tokens=tokens
+    return _save_connection(
+        user=user,
+        instance=instance,
+        auth_kind=AuthKind.OAUTH,
+        identity=identity,
+        tokens=tokens,
+        audit_details={"auth": "oauth", "scopes": sorted(identity.get("scopes") or tokens.scope)},
     )
-    audit_record(
-        actor=user,
-        action="launchdarkly.reconnected" if was else "launchdarkly.connected",
-        target=connection.account_id,
-        details={"instance": instance, "auth": "oauth", "scopes": connection.scopes},
-    )
-    return connection
 
 
 @transaction.atomic
@@ -146,21 +157,14 @@ def connection_connect_api_token(
             "(it starts with api-) from LaunchDarkly's Authorization page."
         )
     identity = _identify(instance=instance, token=token, auth_kind=AuthKind.API_TOKEN)
-    was = LaunchDarklyConnection.objects.first()
-    connection = _save_connection(
+    return _save_connection(
         user=user,
         instance=instance,
         auth_kind=AuthKind.API_TOKEN,
         identity=identity,
         tokens=TokenSet(access_token=token, refresh_token="", expires_at=None, scope=[]),
+        audit_details={"auth": "api_token", "token_hint": token[-4:]},
     )
-    audit_record(
-        actor=user,
-        action="launchdarkly.reconnected" if was else "launchdarkly.connected",
-        target=connection.account_id,
-        details={"instance": instance, "auth": "api_token", "token_hint": connection.token_hint},
-    )
-    return connection
 
 
 def connection_projects(*, connection: LaunchDarklyConnection) -> list[dict]:

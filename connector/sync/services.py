@@ -34,11 +34,9 @@ from connector.sync.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
     READY_STATUSES,
-    Action,
     ItemStatus,
     SyncItem,
     SyncRun,
-    Trigger,
 )
 from connector.sync.reconcile import Outcome, reconcile
 from tenants.models import User
@@ -522,6 +520,3 @@ def run_progress(*, run: SyncRun) -> Progress:
         items_per_s=rate,
         eta_s=eta,
     )
-
-
-__all__ = ["Action", "Trigger", "item_run", "pump", "run_progress", "sync_run_start"]
