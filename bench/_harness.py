@@ -366,12 +366,16 @@ def tree_rss_kb(pid: int) -> dict[int, int]:
 
 
 def report(bench: str, figures: dict[str, tuple[Any, str]]) -> None:
-    """One line per figure, `<figure>: <value> <unit>`, and bench/results/<bench>.json."""
+    """One line per figure, `<figure>: <value> <unit>`, and bench/results/<bench>.json,
+    or `<bench>.<configuration>.json` when the figures name their configuration (the
+    sync benches run in both: one file each)."""
     for name, (value, unit) in figures.items():
         print(f"{name}: {value} {unit}".rstrip(), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     data = {name: {"value": value, "unit": unit} for name, (value, unit) in figures.items()}
-    (RESULTS / f"{bench}.json").write_text(json.dumps(data, indent=2) + "\n")
+    configuration = figures.get("configuration", ("", ""))[0]
+    stem = f"{bench}.{configuration}" if configuration else bench
+    (RESULTS / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
 
 
 if __name__ == "__main__":  # `make bench` runs every bench/*.py

@@ -173,13 +173,17 @@ if REDIS_URL:
         "retry_on_timeout": True,
     }
 else:
+    # kombu's filesystem transport, with messages written and taken atomically
+    # (connector/broker.py says why).
+    CELERY_BROKER_TRANSPORT = "connector.broker:Transport"
     _broker_dir = VAR_DIR / "broker"
-    for _folder in ("out", "control"):
+    for _folder in ("out", "control", "work"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "control_folder": str(_broker_dir / "control"),
+        "work_folder": str(_broker_dir / "work"),
         "store_processed": False,
         # kombu polls the folder once a second by default, which caps a worker at a
         # window's worth of items per second; a tenth of a second costs little.

@@ -25,6 +25,7 @@ def test_celery_config__at_least_once_delivery():
         assert options["socket_timeout"] and options["health_check_interval"]
     else:
         assert conf.broker_url == "filesystem://"
+        assert conf.broker_transport == "connector.broker:Transport"
 
 
 def make_invitation(tenant, email, expired_days_ago):
