@@ -155,12 +155,25 @@ class LaunchDarklyClient(_LaunchDarklyHttp):
         self, project_key: str, *, filter: str | None = None, limit: int = MAX_METRICS_PAGE
     ) -> Iterator[Metric]:
         """getMetrics, every page. `filter` is LaunchDarkly's syntax, e.g. `tags:connector`."""
-        if not 1 <= limit <= MAX_METRICS_PAGE:
-            raise ValueError(f"limit must be 1 to {MAX_METRICS_PAGE}")
-        params: dict[str, Any] = {"limit": limit}
-        if filter is not None:
-            params["filter"] = filter
+        params = _metrics_params(filter, limit)
         return cast(Iterator[Metric], self._paginate(_metrics_path(project_key), params))
+
+    def list_metrics_page(
+        self,
+        project_key: str,
+        *,
+        next_href: str | None = None,
+        filter: str | None = None,
+        limit: int = MAX_METRICS_PAGE,
+    ) -> tuple[list[Metric], str | None]:
+        """One page of getMetrics and the next page's href (None after the last), for
+        callers that pace every request themselves (the resync)."""
+        if next_href is None:
+            params = _metrics_params(filter, limit)
+            page = self._request("GET", _metrics_path(project_key), params=params)
+        else:
+            page = self._request("GET", next_href)
+        return cast(list[Metric], _items(page)), _next_href(page)
 
     def get_metric(self, project_key: str, metric_key: str) -> Metric:
         """getMetric."""
@@ -244,6 +257,15 @@ def _segment(value: str) -> str:
 def _metrics_path(project_key: str, metric_key: str | None = None) -> str:
     path = f"/api/v2/metrics/{_segment(project_key)}"
     return path if metric_key is None else f"{path}/{_segment(metric_key)}"
+
+
+def _metrics_params(filter: str | None, limit: int) -> dict[str, Any]:
+    if not 1 <= limit <= MAX_METRICS_PAGE:
+        raise ValueError(f"limit must be 1 to {MAX_METRICS_PAGE}")
+    params: dict[str, Any] = {"limit": limit}
+    if filter is not None:
+        params["filter"] = filter
+    return params
 
 
 def _items(page: Any) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from connector.celery import app as celery_app
 from connector.connections.models import LaunchDarklyConnection, Status
-from connector.sync.budget import RateBudget
+from connector.sync.gate import budget_for
 from connector.sync.models import FINISHED_STATUSES, ItemStatus, SyncItem, SyncRun
 from tenants.models import Tenant
 
@@ -56,10 +56,9 @@ def overview() -> Overview:
     for row in failing:
         row["tenant"] = tenants[row["tenant_id"]]
     connections = LaunchDarklyConnection.objects.unscoped().select_related("tenant")
-    active = [c for c in connections.filter(status=Status.ACTIVE) if c.account_id]
     limited = []
-    for connection in active:
-        until = RateBudget(connection.account_id).limited_until(now=now)
+    for connection in connections.filter(status=Status.ACTIVE):
+        until = budget_for(connection).limited_until(now=now)
         if until:
             limited.append((connection, datetime.fromtimestamp(until, tz=UTC)))
     open_items = SyncItem.objects.unscoped().exclude(status__in=FINISHED_STATUSES)

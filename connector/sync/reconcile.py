@@ -24,6 +24,7 @@ from connector.sync.models import Action
 # Each LaunchDarkly call goes through the caller's rate-limit gate, named by route.
 Call = Callable[[str, Callable[[LaunchDarklyClient], Any]], Any]
 
+ROUTE_LIST = "GET /api/v2/metrics/{projectKey}"
 ROUTE_CREATE = "POST /api/v2/metrics/{projectKey}"
 ROUTE_GET = "GET /api/v2/metrics/{projectKey}/{metricKey}"
 ROUTE_PATCH = "PATCH /api/v2/metrics/{projectKey}/{metricKey}"

@@ -11,15 +11,16 @@ create or adopt is never touched.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django.utils import timezone
 
-from connector.connections import services as connections
 from connector.connections.models import LaunchDarklyConnection
 from connector.launchdarkly import errors
 from connector.metrics.desired import MANAGED_TAG, differences, fingerprint, metric_body
 from connector.metrics.models import MappingStatus, MetricMapping
+from connector.sync.gate import ConnectionUnusable, Gate, MustWait
 from connector.sync.models import (
     Action,
     DriftPolicy,
@@ -28,7 +29,7 @@ from connector.sync.models import (
     SyncSettings,
     Trigger,
 )
-from connector.sync.reconcile import describe
+from connector.sync.reconcile import ROUTE_LIST, describe
 from connector.sync.services import sync_run_for_mappings
 from tenants.scope import current_tenant
 
@@ -55,8 +56,14 @@ def resync() -> ResyncReport:
         return ResyncReport(skipped="not connected")
     project = connection.project_key
     try:
-        remote = {m["key"]: m for m in connections.client_for(connection).list_metrics(project)}
-    except (errors.LaunchDarklyError, connections.ReauthorizationRequired) as exc:
+        remote = _remote_metrics(connection, project)
+    except MustWait as wait:
+        until = datetime.fromtimestamp(wait.until, tz=UTC).strftime("%H:%M:%S UTC")
+        return ResyncReport(
+            skipped=f"LaunchDarkly's rate limit leaves no room until {until}; "
+            "the next resync will try again."
+        )
+    except (errors.LaunchDarklyError, ConnectionUnusable) as exc:
         return ResyncReport(skipped=f"LaunchDarkly could not be listed: {exc}")
 
     report = ResyncReport(remote_metrics=len(remote))
@@ -105,6 +112,26 @@ def resync() -> ResyncReport:
         }
         policy.save(update_fields=["last_resync_at", "last_resync_summary"])
     return report
+
+
+def _remote_metrics(connection: LaunchDarklyConnection, project: str) -> dict[str, dict]:
+    """Every metric of the project, one page per call through the account's shared
+    rate budget (a big project's listing must not spend what running syncs need)."""
+    gate = Gate(connection=connection)
+    remote: dict[str, dict] = {}
+    next_href: str | None = None
+    seen: set[str] = set()
+    while True:
+        page, next_href = gate.call(
+            ROUTE_LIST,
+            lambda client, href=next_href: client.list_metrics_page(project, next_href=href),
+        )
+        remote.update((metric["key"], metric) for metric in page)
+        if next_href is None:
+            return remote
+        if next_href in seen:  # a server bug must not keep a worker paging forever
+            raise errors.MalformedResponse(f"pagination loops back to {next_href}")
+        seen.add(next_href)
 
 
 def _mark(mapping: MetricMapping, status: str, detail: str) -> None:

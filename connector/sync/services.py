@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,12 +23,11 @@ from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from connector.connections.models import AuthKind, LaunchDarklyConnection
+from connector.connections.models import LaunchDarklyConnection
 from connector.launchdarkly import errors
-from connector.launchdarkly.ratelimit import RateLimitInfo
 from connector.metrics.models import MappingStatus, MetricMapping
 from connector.shared_state import LockTimeout
-from connector.sync.budget import RateBudget
+from connector.sync.gate import ConnectionUnusable, Gate, MustWait
 from connector.sync.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -44,18 +42,6 @@ from tenants.scope import current_tenant
 from tenants.services import audit_record
 
 log = logging.getLogger(__name__)
-
-
-class MustWait(Exception):
-    """LaunchDarkly's rate limit leaves no budget before `until` (epoch seconds)."""
-
-    def __init__(self, until: float) -> None:
-        super().__init__(until)
-        self.until = until
-
-
-class ConnectionUnusable(Exception):
-    """The connection needs a person (reconnect) before any more calls."""
 
 
 # --- starting and steering runs -----------------------------------------------------
@@ -219,7 +205,7 @@ def item_run(*, item_id: int) -> str | None:
         return _settle(
             item, ItemStatus.PAUSED, message="Waiting for LaunchDarkly to be reconnected."
         )
-    gate = _Gate(item=item, connection=connection)
+    gate = Gate(connection=connection, on_wait=lambda until: _show_waiting(item, until))
     try:
         outcome = reconcile(mapping=item.mapping, action=item.action, call=gate.call)
     except MustWait as wait:
@@ -254,6 +240,13 @@ def item_run(*, item_id: int) -> str | None:
         log.exception("sync item %s failed unexpectedly", item.pk)
         return _settle(item, ItemStatus.FAILED, message="Internal error; see the worker's log.")
     return _succeeded(item, outcome)
+
+
+def _show_waiting(item: SyncItem, until: float) -> None:
+    # Shown on the status page while the worker waits for the window to reset.
+    SyncItem.objects.filter(pk=item.pk).update(
+        next_attempt_at=datetime.fromtimestamp(until, tz=UTC)
+    )
 
 
 def _backoff_s(attempt: int) -> float:
@@ -358,101 +351,6 @@ def _finish_run_if_done(run_id: int) -> None:
         from connector.sync.notify import notify_run_failures
 
         notify_run_failures(run_id=run_id)
-
-
-def _call_timeout() -> tuple[float, float]:
-    """(connect, read) seconds for the engine's calls: a read timeout shorter than the
-    transport's default bounds how long a hung answer holds a worker and the window."""
-    from connector.launchdarkly.transport import DEFAULT_TIMEOUT
-
-    return (DEFAULT_TIMEOUT[0], settings.SYNC_READ_TIMEOUT_S)
-
-
-class _Gate:
-    """Every LaunchDarkly call of one item: through the account's shared budget, with
-    a fresh token, and with one refresh-and-retry on a 401."""
-
-    def __init__(self, *, item: SyncItem, connection: LaunchDarklyConnection) -> None:
-        self.item, self.connection = item, connection
-        self.budget = RateBudget(connection.account_id or f"connection-{connection.pk}")
-        self.token = ""
-        self.last_info: RateLimitInfo | None = None
-
-    def _client(self):
-        from connector.connections import services as connections
-        from connector.launchdarkly import instances
-        from connector.launchdarkly.client import LaunchDarklyClient
-
-        try:
-            self.token = connections.connection_fresh_access_token(connection=self.connection)
-        except connections.ReauthorizationRequired as exc:
-            raise ConnectionUnusable(str(exc)) from exc
-        return LaunchDarklyClient(
-            base_url=instances.api_base_url(self.connection.instance),
-            token=self.token,
-            auth_kind=self.connection.auth_kind,
-            on_rate_limit=self._observe,
-            timeout=_call_timeout(),
-        )
-
-    def _observe(self, info: RateLimitInfo) -> None:
-        self.last_info = info
-
-    def _reserve(self, route: str) -> None:
-        while (wait := self.budget.acquire(route)) > 0:
-            until = time.time() + wait
-            if wait > settings.SYNC_MAX_INLINE_WAIT_S:
-                raise MustWait(until)
-            # Shown on the status page while the worker waits for the window to reset.
-            SyncItem.objects.filter(pk=self.item.pk).update(
-                next_attempt_at=datetime.fromtimestamp(until, tz=UTC)
-            )
-            time.sleep(wait)
-
-    def call(self, route: str, operation):
-        for attempt in (1, 2):
-            self._reserve(route)
-            self.last_info = None
-            try:
-                result = operation(self._client())
-            except errors.RateLimited as exc:
-                self.budget.release(route, self.last_info, rate_limited=True)
-                raise MustWait(time.time() + exc.retry_after_s) from exc
-            except errors.Unauthorized:
-                self.budget.release(route, self.last_info)
-                if attempt == 2 or not self._recover_from_unauthorized():
-                    self._give_up_connection()
-                continue
-            except Exception:
-                self.budget.release(route, self.last_info)
-                raise
-            self.budget.release(route, self.last_info)
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _recover_from_unauthorized(self) -> bool:
-        """A 401: refresh the OAuth token once (or pick up one another worker just
-        refreshed). API tokens cannot be refreshed."""
-        from connector.connections import services as connections
-
-        if self.connection.auth_kind != AuthKind.OAUTH:
-            return False
-        try:
-            connections.connection_refresh_after_unauthorized(
-                connection=self.connection, rejected_token=self.token
-            )
-        except connections.ReauthorizationRequired:
-            return False
-        return True
-
-    def _give_up_connection(self) -> None:
-        from connector.connections import services as connections
-
-        connections.connection_mark_needs_reauth(
-            connection=self.connection,
-            reason="LaunchDarkly rejected the connection's token (401).",
-        )
-        raise ConnectionUnusable("LaunchDarkly rejected the token; reconnect to resume.")
 
 
 # --- sweeping and progress --------------------------------------------------------------

@@ -13,8 +13,8 @@ from django.views.decorators.http import require_POST
 from connector.connections.selectors import connection_of_workspace
 from connector.launchdarkly import instances
 from connector.sync import selectors, services
-from connector.sync.budget import RateBudget
 from connector.sync.forms import SyncSettingsForm
+from connector.sync.gate import budget_for
 from connector.sync.models import SyncItem, SyncRun
 from connector.sync.resync import sync_settings
 from tenants.models import Role
@@ -29,9 +29,9 @@ def _progress_context(run: SyncRun | None) -> dict:
     progress = services.run_progress(run=run)
     waiting_until = progress.waiting_until
     connection = connection_of_workspace()
-    if run.finished_at is None and waiting_until is None and connection and connection.account_id:
+    if run.finished_at is None and waiting_until is None and connection:
         # Workers sleeping through a window reset show up in the shared budget only.
-        limited = RateBudget(connection.account_id).limited_until()
+        limited = budget_for(connection).limited_until()
         waiting_until = datetime.fromtimestamp(limited, tz=UTC) if limited else None
     return {"run": run, "progress": progress, "waiting_until": waiting_until}
 

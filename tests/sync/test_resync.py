@@ -9,7 +9,7 @@ from connector.sources.models import SourceEvent
 from connector.sync.models import Action, DriftPolicy, OrphanPolicy, RemoteMetric, SyncItem
 from connector.sync.resync import resync, sync_settings
 from tenants.scope import tenant_scope
-from tests.sync.conftest import apply_plan, make_events, sandbox_metrics
+from tests.sync.conftest import apply_plan, connect_workspace, make_events, sandbox_metrics
 from tests.sync.test_engine import run_all
 
 
@@ -28,6 +28,23 @@ def ld_call(ld, method, path, **kwargs):
     )
     assert response.status_code < 300, response.text
     return response
+
+
+def make_by_hand(ld, count):
+    """Metrics someone made in LaunchDarkly, not through the connector."""
+    for i in range(count):
+        ld_call(
+            ld,
+            "POST",
+            "/api/v2/metrics/default",
+            json={
+                "key": f"hand-made-{i}",
+                "name": f"Hand made {i}",
+                "kind": "custom",
+                "eventKey": f"hand_{i}",
+                "isNumeric": False,
+            },
+        )
 
 
 def set_policy(workspace, **policy):
@@ -121,19 +138,7 @@ def test_resync__foreign_metrics__never_touched_and_snapshot_paginated(
 ):
     synced(workspace, admin, 1)
     set_policy(workspace, drift_policy=DriftPolicy.REPAIR, orphan_policy=OrphanPolicy.DELETE)
-    for i in range(55):  # more than one page of 50
-        ld_call(
-            ld,
-            "POST",
-            "/api/v2/metrics/default",
-            json={
-                "key": f"hand-made-{i}",
-                "name": f"Hand made {i}",
-                "kind": "custom",
-                "eventKey": f"hand_{i}",
-                "isNumeric": False,
-            },
-        )
+    make_by_hand(ld, 55)  # more than one page of 50
     before = {m["key"]: m["_version"] for m in sandbox_metrics(ld)}
 
     with tenant_scope(workspace):
@@ -144,3 +149,28 @@ def test_resync__foreign_metrics__never_touched_and_snapshot_paginated(
     assert report.remote_metrics == 56 and snapshot == 56
     assert report.changed == report.deleted == report.orphaned == []
     assert {m["key"]: m["_version"] for m in sandbox_metrics(ld)} == before
+
+
+@pytest.mark.django_db
+def test_resync__account_budget_spent__stops_listing_instead_of_429(
+    client_of, workspace, admin, ld_with
+):
+    # A day-long window: its reset stays far away whatever the clock says.
+    ld = ld_with(rate_window_s=86_400)
+    connect_workspace(client_of(admin), workspace, ld)
+    make_by_hand(ld, 55)  # two pages
+    ld.set_limits(route_per_10s=1)  # one listing call left for the account
+    log_from = ld.requests_since(0)[-1]["seq"]
+
+    with tenant_scope(workspace):
+        report = resync()
+
+    listings = [
+        e for e in ld.requests_since(log_from) if e["path"].startswith("/api/v2/metrics/default?")
+    ]
+    # The first page's headers say the budget is spent: the second page waits for
+    # the window (longer than a worker sleeps), so the resync stops and says why.
+    assert [e["status"] for e in listings] == [200]
+    assert "rate limit leaves no room until" in report.skipped
+    with tenant_scope(workspace):
+        assert RemoteMetric.objects.count() == 0  # nothing half-refreshed
