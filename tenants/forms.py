@@ -61,7 +61,7 @@ class SignInForm(AuthenticationForm):
 
     def clean(self) -> dict:
         email = self.cleaned_data.get("username") or ""
-        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        address = throttle.client_address(self.request) if self.request else ""
         refusal = throttle.check(email=email, address=address)
         if refusal:
             raise ValidationError(refusal.message, code="throttled")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpRequest
 
 # Many people can share one address (an office, a carrier NAT): be more lenient there.
 ADDRESS_LENIENCY = 3
@@ -47,6 +48,20 @@ def _wait_for(record: dict, leniency: int, now: float) -> float:
     if failures >= soft:
         return last + min(2 ** (failures - soft), MAX_STEP_WAIT_S) - now
     return 0
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address a request came from. Behind TRUSTED_PROXY_HOPS proxies of our own,
+    each appending the address it saw to X-Forwarded-For, that is the entry the
+    outermost of them added; entries further left are whatever the client sent and
+    prove nothing. Without trusted proxies the header is ignored (anyone can send it)."""
+    hops = settings.TRUSTED_PROXY_HOPS
+    if hops:
+        header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        forwarded = [entry.strip() for entry in header.split(",") if entry.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.META.get("REMOTE_ADDR", "")
 
 
 def check(*, email: str, address: str) -> Refusal | None:

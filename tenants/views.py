@@ -45,10 +45,6 @@ def workspace_view(minimum_role: str = Role.MEMBER) -> Callable:
     return decorator
 
 
-def _client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "")
-
-
 class SignInView(auth_views.LoginView):
     form_class = SignInForm
     template_name = "tenants/signin.html"

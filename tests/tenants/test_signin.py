@@ -83,6 +83,44 @@ def test_sign_in__failures_from_one_address__throttle_other_accounts_from_it(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("hops", "forwarded_for", "throttled_together"),
+    [
+        # Behind one proxy every request comes from the proxy's address: the throttle
+        # tells clients apart by the entry the proxy appended, whatever they prepend.
+        (1, ["1.1.1.1, 203.0.113.9", "2.2.2.2, 203.0.113.9"], True),
+        (1, ["203.0.113.9", "198.51.100.1"], False),
+        # With no trusted proxy the header is anyone's to send: ignored.
+        (0, ["203.0.113.9", "198.51.100.1"], True),
+    ],
+)
+def test_sign_in__behind_proxies__throttles_the_client_address(
+    client, password, monkeypatch, settings, hops, forwarded_for, throttled_together
+):
+    settings.SIGNIN_THROTTLE_SOFT = 2
+    settings.TRUSTED_PROXY_HOPS = hops
+    Clock(monkeypatch)
+    first, second = forwarded_for
+    for _ in range(throttle.ADDRESS_LENIENCY * 2):
+        client.post(
+            reverse("tenants:login"),
+            {"username": UserFactory().email, "password": "guess"},
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=first,
+        )
+
+    someone = UserFactory()
+    response = client.post(
+        reverse("tenants:login"),
+        {"username": someone.email, "password": password},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR=second,
+    )
+    refused = "Too many failed sign-in attempts" in response.content.decode()
+    assert refused == throttled_together
+
+
+@pytest.mark.django_db
 def test_password_reset__known_email__sends_working_link(client, mailoutbox):
     user = UserFactory(email="forgot@example.com")
     client.post(reverse("tenants:password_reset"), {"email": "forgot@example.com"})
