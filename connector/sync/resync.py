@@ -55,19 +55,22 @@ def resync() -> ResyncReport:
     if connection is None or not connection.is_usable or not connection.project_key:
         return ResyncReport(skipped="not connected")
     project = connection.project_key
+    policy = sync_settings()
     try:
         remote = _remote_metrics(connection, project)
     except MustWait as wait:
         until = datetime.fromtimestamp(wait.until, tz=UTC).strftime("%H:%M:%S UTC")
-        return ResyncReport(
-            skipped=f"LaunchDarkly's rate limit leaves no room until {until}; "
-            "the next resync will try again."
+        return _recorded(
+            policy,
+            ResyncReport(
+                skipped=f"LaunchDarkly's rate limit leaves no room until {until}; "
+                "the next resync will try again."
+            ),
         )
     except (errors.LaunchDarklyError, ConnectionUnusable) as exc:
-        return ResyncReport(skipped=f"LaunchDarkly could not be listed: {exc}")
+        return _recorded(policy, ResyncReport(skipped=f"LaunchDarkly could not be listed: {exc}"))
 
     report = ResyncReport(remote_metrics=len(remote))
-    policy = sync_settings()
     with transaction.atomic():
         _refresh_snapshot(project, remote)
         repair, orphans_to_delete = [], []
@@ -106,11 +109,16 @@ def resync() -> ResyncReport:
             mappings=orphans_to_delete, action=Action.DELETE, trigger=Trigger.RESYNC
         )
         report.delete_run = run.pk if run else None
-        policy.last_resync_at = timezone.now()
-        policy.last_resync_summary = {
-            k: (len(v) if isinstance(v, list) else v) for k, v in asdict(report).items()
-        }
-        policy.save(update_fields=["last_resync_at", "last_resync_summary"])
+        return _recorded(policy, report)
+
+
+def _recorded(policy: SyncSettings, report: ResyncReport) -> ResyncReport:
+    """Keep what the resync found, or why it could not look, for the status page."""
+    policy.last_resync_at = timezone.now()
+    policy.last_resync_summary = {
+        k: (len(v) if isinstance(v, list) else v) for k, v in asdict(report).items()
+    }
+    policy.save(update_fields=["last_resync_at", "last_resync_summary"])
     return report
 
 

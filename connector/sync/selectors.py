@@ -10,9 +10,14 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from connector.sync.models import FINISHED_STATUSES, ItemStatus, SyncItem, SyncRun
+from connector.sync.models import FINISHED_STATUSES, ItemStatus, SyncItem, SyncRun, SyncSettings
 
 HISTORY_DAYS = 30
+
+
+def last_resync() -> SyncSettings | None:
+    """The workspace's sync settings when a resync has run (they keep its summary)."""
+    return SyncSettings.objects.filter(last_resync_at__isnull=False).first()
 
 
 def runs_with_counts(*, limit: int = 20) -> list[SyncRun]:

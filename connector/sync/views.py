@@ -56,6 +56,7 @@ def status(request: HttpRequest) -> HttpResponse:
             **_progress_context(run),
             "connection": connection_of_workspace(),
             "runs": selectors.runs_with_counts(),
+            "last_resync": selectors.last_resync(),
             "history": history,
             "peak": peak,
             "can_manage": request.membership.has_role(Role.ADMIN),

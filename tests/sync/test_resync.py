@@ -3,6 +3,7 @@ metrics the connector did not create left alone."""
 
 import pytest
 import requests
+from django.urls import reverse
 
 from connector.metrics.models import MappingStatus, MetricMapping
 from connector.sources.models import SourceEvent
@@ -47,6 +48,12 @@ def make_by_hand(ld, count):
         )
 
 
+def status_page(client_of, user, workspace):
+    """The status page's text, white space folded as a browser shows it."""
+    body = client_of(user).get(reverse("sync:status", args=[workspace.slug])).content.decode()
+    return " ".join(body.split())
+
+
 def set_policy(workspace, **policy):
     with tenant_scope(workspace):
         settings_row = sync_settings()
@@ -56,7 +63,9 @@ def set_policy(workspace, **policy):
 
 
 @pytest.mark.django_db
-def test_resync__changed_and_deleted_in_launchdarkly__reported(connected, workspace, admin, ld):
+def test_resync__changed_and_deleted_in_launchdarkly__reported(
+    connected, workspace, admin, ld, client_of
+):
     first, second, third = synced(workspace, admin, 3)
     ld_call(
         ld,
@@ -80,6 +89,8 @@ def test_resync__changed_and_deleted_in_launchdarkly__reported(connected, worksp
     assert "Renamed by hand" in detail
     assert report.repair_run is None  # reporting changes nothing in LaunchDarkly
     assert len(sandbox_metrics(ld)) == 2
+    page = status_page(client_of, admin, workspace)
+    assert "2 metrics in the project; of ours, 1 changed and 1 deleted there" in page
 
 
 @pytest.mark.django_db
@@ -174,3 +185,5 @@ def test_resync__account_budget_spent__stops_listing_instead_of_429(
     assert "rate limit leaves no room until" in report.skipped
     with tenant_scope(workspace):
         assert RemoteMetric.objects.count() == 0  # nothing half-refreshed
+    page = status_page(client_of, admin, workspace)
+    assert "not done: LaunchDarkly&#x27;s rate limit leaves no room until" in page
