@@ -334,6 +334,12 @@ def workers(count: int = 2, *, pool: str = "threads", concurrency: int = 8, **ex
                 process.wait()
 
 
+def exited(processes: list[subprocess.Popen]) -> int:
+    """How many of the workers died during the benchmark. A figure of every sync bench:
+    a run that finished on fewer workers than it says measures something else."""
+    return sum(process.poll() is not None for process in processes)
+
+
 def tree_rss_kb(pid: int) -> dict[int, int]:
     """Resident memory (kB) of `pid` and every descendant, read from /proc."""
     children: dict[int, list[int]] = {}

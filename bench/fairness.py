@@ -34,7 +34,7 @@ def main() -> None:
             runs.append((name, harness.plan_for_events(tenant, user, count)))
         sandbox.set_faults(rate=0, latency_ms=LATENCY_MS)
         finished_at: dict[str, float] = {}
-        with harness.workers(2, pool="threads", concurrency=8):
+        with harness.workers(2, pool="threads", concurrency=8) as processes:
             time.sleep(3)  # let both workers connect to the broker
             started = time.monotonic()
             for _, run in runs:
@@ -49,6 +49,7 @@ def main() -> None:
             harness.wait_for(small_done, timeout=120, interval=0.05)
             large_counts = harness.run_counts(runs[0][1])
             elapsed = time.monotonic() - started
+            worker_exits = harness.exited(processes)
         figures: dict = {"configuration": (harness.configuration(), "")}
         for name, _ in runs[1:]:
             key = name.lower().replace(" ", "_") + "_finish_s"
@@ -67,6 +68,7 @@ def main() -> None:
         figures["large_items_done_meanwhile"] = (large_counts.get("done", 0), "items")
         figures["large_items_total"] = (LARGE, "items")
         figures["observed_s"] = (round(elapsed, 1), "s")
+        figures["worker_exits"] = (worker_exits, "workers")
         harness.report("fairness", figures)
     finally:
         sandbox.close()

@@ -56,6 +56,7 @@ def main() -> None:
             harness.start(run)
             finished = harness.wait_for(lambda: harness.run_finished(run), TIMEOUT_S, 1.0)
             elapsed = time.monotonic() - started
+            worker_exits = harness.exited(processes)
             stop.set()
             sampler.join()
         counts = harness.run_counts(run)
@@ -65,6 +66,7 @@ def main() -> None:
                 "configuration": (harness.configuration(), ""),
                 "metrics": (METRICS, "metrics"),
                 "workers": ("2 x threads(8); peak of either, RSS summed over its tree", ""),
+                "worker_exits": (worker_exits, "workers"),
                 "sync_window_per_workspace": (int(WINDOW), "items"),
                 "run_finished": (finished, ""),
                 "items_done": (counts.get("done", 0), "items"),

@@ -86,7 +86,7 @@ def main() -> None:
         sandbox.set_limits(route_per_10s=ROUTE_PER_10S, global_per_10s=None)
         log_from = sandbox.requests_since(0)[-1]["seq"]
 
-        with harness.workers(2, pool="threads", concurrency=8):
+        with harness.workers(2, pool="threads", concurrency=8) as processes:
             time.sleep(3)  # let both workers connect to the broker
             base: dict = {}
             base_thread = threading.Thread(target=baseline, args=(sandbox, bodies, base))
@@ -95,6 +95,7 @@ def main() -> None:
             base_thread.start()
             finished = harness.wait_for(lambda: harness.run_finished(run), timeout=240)
             connector_s = time.monotonic() - started
+            worker_exits = harness.exited(processes)
             base_thread.join()
         counts = harness.run_counts(run)
         log = [
@@ -119,6 +120,7 @@ def main() -> None:
                 "route_limit": (ROUTE_PER_10S, "requests/10s"),
                 "latency": (LATENCY_MS, "ms"),
                 "workers": ("2 x threads(8)", ""),
+                "worker_exits": (worker_exits, "workers"),
                 "connector_s": (round(connector_s, 1), "s"),
                 "achieved_rate": (round(created / connector_s, 2), "creates/s"),
                 "ceiling_rate": (ceiling, "creates/s"),
