@@ -214,9 +214,7 @@ class LaunchDarklyClient(_LaunchDarklyHttp):
             href = _next_href(page)
             if href is None:
                 return
-            if href in seen:  # a server bug must not keep a worker paging forever
-                raise MalformedResponse(f"pagination loops back to {href}")
-            seen.add(href)
+            refuse_page_loop(href, seen)
             page = self._request("GET", href)
 
 
@@ -257,6 +255,14 @@ def _segment(value: str) -> str:
 def _metrics_path(project_key: str, metric_key: str | None = None) -> str:
     path = f"/api/v2/metrics/{_segment(project_key)}"
     return path if metric_key is None else f"{path}/{_segment(metric_key)}"
+
+
+def refuse_page_loop(href: str, seen: set[str]) -> None:
+    """Record a next page's href; one seen before is a server bug that must not keep a
+    worker paging forever."""
+    if href in seen:
+        raise MalformedResponse(f"pagination loops back to {href}")
+    seen.add(href)
 
 
 def _metrics_params(filter: str | None, limit: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from connector.connections.models import LaunchDarklyConnection
 from connector.launchdarkly import errors
+from connector.launchdarkly.client import refuse_page_loop
 from connector.metrics.desired import MANAGED_TAG, differences, fingerprint, metric_body
 from connector.metrics.models import MappingStatus, MetricMapping
 from connector.sync.gate import ConnectionUnusable, Gate, MustWait
@@ -137,9 +138,7 @@ def _remote_metrics(connection: LaunchDarklyConnection, project: str) -> dict[st
         remote.update((metric["key"], metric) for metric in page)
         if next_href is None:
             return remote
-        if next_href in seen:  # a server bug must not keep a worker paging forever
-            raise errors.MalformedResponse(f"pagination loops back to {next_href}")
-        seen.add(next_href)
+        refuse_page_loop(next_href, seen)
 
 
 def _mark(mapping: MetricMapping, status: str, detail: str) -> None:

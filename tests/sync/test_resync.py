@@ -31,6 +31,17 @@ def ld_call(ld, method, path, **kwargs):
     return response
 
 
+def drift_by_hand(ld, *, renamed, deleted):
+    """Someone renames one of our metrics in LaunchDarkly and deletes another."""
+    ld_call(
+        ld,
+        "PATCH",
+        f"/api/v2/metrics/default/{renamed.metric_key}",
+        json=[{"op": "replace", "path": "/name", "value": "Renamed by hand"}],
+    )
+    ld_call(ld, "DELETE", f"/api/v2/metrics/default/{deleted.metric_key}")
+
+
 def make_by_hand(ld, count):
     """Metrics someone made in LaunchDarkly, not through the connector."""
     for i in range(count):
@@ -67,13 +78,7 @@ def test_resync__changed_and_deleted_in_launchdarkly__reported(
     connected, workspace, admin, ld, client_of
 ):
     first, second, third = synced(workspace, admin, 3)
-    ld_call(
-        ld,
-        "PATCH",
-        f"/api/v2/metrics/default/{first.metric_key}",
-        json=[{"op": "replace", "path": "/name", "value": "Renamed by hand"}],
-    )
-    ld_call(ld, "DELETE", f"/api/v2/metrics/default/{second.metric_key}")
+    drift_by_hand(ld, renamed=first, deleted=second)
 
     with tenant_scope(workspace):
         report = resync()
@@ -97,13 +102,7 @@ def test_resync__changed_and_deleted_in_launchdarkly__reported(
 def test_resync__repair_policy__launchdarkly_set_back(connected, workspace, admin, ld):
     first, second = synced(workspace, admin, 2)
     set_policy(workspace, drift_policy=DriftPolicy.REPAIR)
-    ld_call(
-        ld,
-        "PATCH",
-        f"/api/v2/metrics/default/{first.metric_key}",
-        json=[{"op": "replace", "path": "/name", "value": "Renamed by hand"}],
-    )
-    ld_call(ld, "DELETE", f"/api/v2/metrics/default/{second.metric_key}")
+    drift_by_hand(ld, renamed=first, deleted=second)
 
     with tenant_scope(workspace):
         report = resync()
