@@ -43,7 +43,7 @@ def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ApiError(400, "invalid_request", f"{name} must be a non-negative integer")
     return int(raw)
 

@@ -133,7 +133,7 @@ class Control:
 
     def get_requests(self, request: Request) -> Response:
         since = request.query.get("since", "0")
-        if not since.isdigit():
+        if not (since.isascii() and since.isdigit()):
             raise ApiError(400, "invalid_request", "since: a non-negative integer")
         entries = [dict(e) for e in self.state.requests if e["seq"] > int(since)]
         return json_response(200, {"requests": entries, "last_seq": self.state.request_seq})

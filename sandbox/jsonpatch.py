@@ -41,7 +41,7 @@ def _parent(doc: Any, parts: list[str], pointer: str) -> tuple[Any, str]:
 def _index(container: list, part: str, pointer: str, *, for_add: bool = False) -> int:
     if for_add and part == "-":
         return len(container)
-    if not part.isdigit() or (part != "0" and part.startswith("0")):
+    if not (part.isascii() and part.isdigit()) or (part != "0" and part.startswith("0")):
         raise PatchError(f"bad array index in {pointer!r}")
     index = int(part)
     if index > len(container) or (index == len(container) and not for_add):

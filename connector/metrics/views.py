@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from connector.connections.models import LaunchDarklyConnection
 from connector.connections.selectors import connection_of_workspace
 from connector.connections.services import client_for
+from connector.inputs import ID_MAX, PAGE_MAX, whole_number, whole_number_or_none
 from connector.metrics.desired import MANAGED_TAG
 from connector.metrics.forms import PickerFilterForm, PlanChoicesForm
 from connector.metrics.models import Analysis, MetricKind, MetricPlan
@@ -44,6 +45,11 @@ from tenants.views import workspace_view
 
 log = logging.getLogger(__name__)
 
+# What a person reads when work is saved but the task queue cannot be reached.
+QUEUE_DOWN = (
+    "The task queue (Redis) cannot be reached right now, so workers have not picked it up "
+    "yet; nothing is lost, and the sync starts by itself when it is back."
+)
 PICKER_PAGE_SIZE = 50
 PLAN_PAGE_SIZE = 100
 CONTEXT_KINDS_TTL_S = 10 * 60
@@ -149,8 +155,13 @@ def _page_links(page) -> list[int | None]:
 @workspace_view()
 def picker(request: HttpRequest) -> HttpResponse:
     return _picker_page(
-        request, filter_form=PickerFilterForm(request.GET), page_number=request.GET.get("page")
+        request, filter_form=PickerFilterForm(request.GET), page_number=_page(request.GET)
     )
+
+
+def _page(params) -> int | None:
+    # None (not a page number) shows the first page.
+    return whole_number_or_none(params.get("page"), minimum=1, maximum=PAGE_MAX)
 
 
 def _selection(
@@ -166,7 +177,7 @@ def _selection(
             return None, "No event matches this filter, so there is nothing to plan."
         return {"filter": selection_filter}, ""
     try:
-        ids = sorted({int(raw) for raw in raw_ids})
+        ids = sorted({whole_number(raw, minimum=1, maximum=ID_MAX) for raw in raw_ids})
     except ValueError:
         return None, "The selection is not valid. Reload the page and select again."
     if not ids:
@@ -192,11 +203,15 @@ def plan_new(request: HttpRequest) -> HttpResponse:
         form.add_error(None, problem)
     if not valid or selection is None:
         # Everything typed and checked comes back as it was, with the reasons.
-        checked = frozenset(int(raw) for raw in raw_ids if raw.isdigit())
+        checked = frozenset(
+            number
+            for number in (whole_number_or_none(raw, minimum=1, maximum=ID_MAX) for raw in raw_ids)
+            if number is not None
+        )
         return _picker_page(
             request,
             filter_form=filter_form,
-            page_number=request.POST.get("page"),
+            page_number=_page(request.POST),
             choices_form=form,
             units_note=units_note,
             checked=checked,
@@ -277,7 +292,7 @@ def plan_review(request: HttpRequest, plan_id: int) -> HttpResponse:
         rows = [row for row in rows if row.action == action]
     else:
         action = ""
-    page = Paginator(rows, PLAN_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(rows, PLAN_PAGE_SIZE).get_page(_page(request.GET))
     counts = computed.counts
     return render(
         request,
@@ -329,5 +344,8 @@ def plan_apply_view(request: HttpRequest, plan_id: int) -> HttpResponse:
         messages.info(request, "Nothing to send: every selected metric is already up to date.")
         return redirect(_after_apply_url(request, None))
     noun = "metric" if run.total == 1 else "metrics"
-    messages.success(request, f"Sync started: {run.total} {noun}.")
+    if run.queue_reached is False:
+        messages.warning(request, f"Plan applied: {run.total} {noun} queued. {QUEUE_DOWN}")
+    else:
+        messages.success(request, f"Sync started: {run.total} {noun}.")
     return redirect(_after_apply_url(request, run.pk))

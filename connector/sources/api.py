@@ -18,6 +18,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from connector.inputs import whole_number
 from connector.sources import services
 from connector.sources.api_auth import api_key_required
 from connector.sources.models import EVENT_KEY_MAX_LENGTH, SourceEvent, ValueKind
@@ -61,7 +62,7 @@ class BadBody(Exception):
 def _json_body(request: HttpRequest) -> Any:
     """The request's JSON, refusing an oversized body before reading any of it."""
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        length = whole_number(request.META.get("CONTENT_LENGTH") or "0", maximum=2**63 - 1)
     except ValueError:
         raise BadBody(400, "body", "Content-Length is not a number") from None
     too_big = f"the body is larger than {MAX_BODY_BYTES} bytes; send smaller batches"
@@ -160,10 +161,12 @@ def _list_events(request: HttpRequest) -> HttpResponse:
     removed = params.get("removed", "false")
     if removed not in REMOVED_CHOICES:
         raise BadBody(400, "removed", "must be false, true or all")
-    raw_limit = params.get("limit", str(LIST_LIMIT_DEFAULT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= LIST_LIMIT_MAX:
-        raise BadBody(400, "limit", f"must be a whole number from 1 to {LIST_LIMIT_MAX}")
-    limit = int(raw_limit)
+    try:
+        limit = whole_number(
+            params.get("limit", str(LIST_LIMIT_DEFAULT)), minimum=1, maximum=LIST_LIMIT_MAX
+        )
+    except ValueError as exc:
+        raise BadBody(400, "limit", str(exc)) from None
     events = events_matching(
         EventFilter(q=q, value_kind=value_kind, removed=REMOVED_CHOICES[removed], order="key")
     )

@@ -17,11 +17,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.inputs import whole_number
 from connector.sources.models import CatalogUpload
 from connector.sources.services import events_plan
-from connector.sources.validation import FIELDS
+from connector.sources.validation import FIELDS, VOLUME_MAX, is_storable
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+TOO_LARGE = (
+    f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB. "
+    "Split the catalog into smaller files and upload them one after the other."
+)
 MAX_ROWS = 5000
 MAX_SHOWN_LINES = 10
 CSV_EXAMPLE = "key,name,description,value_kind,unit,first_seen,last_seen,volume"
@@ -128,14 +133,17 @@ def _parse_csv(text: str) -> list[dict]:
             )
             continue
         definition: dict[str, Any] = {}
+        cell_errors: list[dict] = []
         for column, cell in zip(columns, cells, strict=True):
             if cell == "":
                 continue  # an empty cell leaves the stored value alone
-            if column == "volume" and cell.strip().isdigit():
-                definition[column] = int(cell.strip())
-            else:
-                definition[column] = cell
-        rows.append(_row(line, definition))
+            definition[column] = cell
+            if column == "volume":
+                try:
+                    definition[column] = whole_number(cell.strip(), maximum=VOLUME_MAX)
+                except ValueError as exc:
+                    cell_errors.append({"field": "volume", "reason": str(exc)})
+        rows.append(_row(line, definition, cell_errors))
     return rows
 
 
@@ -207,10 +215,51 @@ def _parse_json(text: str) -> list[dict]:
         )
     if len(items) > MAX_ROWS:
         raise UploadRejected(f"The file has more than {MAX_ROWS} events; split it.")
-    return [_row(text.count("\n", 0, offset) + 1, value) for offset, value in items]
+    # Offsets only grow: count the newlines since the previous item, not from the start
+    # each time (that was quadratic: 5,000 items of a 4.6 MB file took seconds).
+    rows, line, counted_to = [], 1, 0
+    for offset, value in items:
+        line += text.count("\n", counted_to, offset)
+        counted_to = offset
+        rows.append(_row(line, value))
+    return rows
 
 
 # --- Both ---------------------------------------------------------------------------
+
+
+def _storable(value: Any) -> bool:
+    try:
+        if isinstance(value, str):
+            return is_storable(value)
+        if isinstance(value, list):
+            return all(_storable(item) for item in value)
+        if isinstance(value, dict):
+            return all(_storable(k) and _storable(v) for k, v in value.items())
+    except RecursionError:
+        return False
+    return True
+
+
+def _mark_unstorable(rows: list[dict]) -> None:
+    """Rows are stored before they are validated, and PostgreSQL's jsonb refuses NUL
+    and lone surrogates (JSON escapes can carry both): such a row keeps only what can
+    be stored, and an error for each field that cannot."""
+    reason = "must be valid Unicode text without NUL characters"
+    for row in rows:
+        definition = row["definition"]
+        if _storable(definition):
+            continue
+        if not isinstance(definition, dict):
+            row["definition"] = None
+            row["errors"].append({"field": "", "reason": reason})
+            continue
+        kept = {k: v for k, v in definition.items() if _storable(k) and _storable(v)}
+        for name in definition:
+            if name not in kept:
+                shown = name if is_storable(name) else "(a field name)"
+                row["errors"].append({"field": shown, "reason": reason})
+        row["definition"] = kept
 
 
 def _mark_repeated_keys(rows: list[dict]) -> None:
@@ -231,7 +280,7 @@ def _mark_repeated_keys(rows: list[dict]) -> None:
 def parse_upload(*, filename: str, data: bytes) -> tuple[str, list[dict]]:
     """(format, rows) of a catalog file, or `UploadRejected`."""
     if len(data) > MAX_UPLOAD_BYTES:
-        raise UploadRejected(f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+        raise UploadRejected(TOO_LARGE)
     text = _decode(data)
     if not text.strip():
         raise UploadRejected("The file is empty.")
@@ -244,6 +293,7 @@ def parse_upload(*, filename: str, data: bytes) -> tuple[str, list[dict]]:
         file_format, rows = "csv", _parse_csv(text)
     if not rows:
         raise UploadRejected("The file holds no events.")
+    _mark_unstorable(rows)
     _mark_repeated_keys(rows)
     return file_format, rows
 

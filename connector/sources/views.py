@@ -7,27 +7,54 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from connector.sources import services
 from connector.sources import upload as uploads
 from connector.sources.forms import ApiKeyForm, UploadForm
 from connector.sources.models import ApiKey, CatalogUpload
+from connector.web.uploads import MULTIPART_OVERHEAD_BYTES, cap_uploads, declared_body_length
 from tenants.models import Role
 from tenants.views import workspace_view
 
+MAX_UPLOAD_BODY_BYTES = uploads.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
+
+
+# The CSRF check reads the body, so it runs in _upload_form, once the cap is in place
+# (Django's pattern for a view's own upload handlers).
+@csrf_exempt
+def upload(request: HttpRequest, slug: str) -> HttpResponse:
+    request.upload_cap = cap_uploads(request, max_file_bytes=uploads.MAX_UPLOAD_BYTES)  # type: ignore[attr-defined]
+    return _upload(request, slug=slug)
+
 
 @workspace_view(minimum_role=Role.ADMIN)
-def upload(request: HttpRequest) -> HttpResponse:
+def _upload(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and declared_body_length(request) > MAX_UPLOAD_BODY_BYTES:
+        # Refused unread. Nothing changes, so there is no CSRF token to check either.
+        return _upload_page(request, UploadForm(), uploads.UploadRejected(uploads.TOO_LARGE), 413)
+    return _upload_form(request)
+
+
+def _upload_page(request, form, rejected, status) -> HttpResponse:
+    return render(
+        request,
+        "sources/upload.html",
+        {"form": form, "rejected": rejected, "csv_example": uploads.CSV_EXAMPLE},
+        status=status,
+    )
+
+
+@csrf_protect
+def _upload_form(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
+    if request.upload_cap.stopped:  # type: ignore[attr-defined]
+        return _upload_page(request, UploadForm(), uploads.UploadRejected(uploads.TOO_LARGE), 413)
     rejected = None
     if request.method == "POST" and form.is_valid():
         file = form.cleaned_data["file"]
         try:
-            if file.size > uploads.MAX_UPLOAD_BYTES:
-                raise uploads.UploadRejected(
-                    f"The file is larger than {uploads.MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
-                )
             file_format, rows = uploads.parse_upload(filename=file.name, data=file.read())
         except uploads.UploadRejected as exc:
             rejected = exc
@@ -36,13 +63,7 @@ def upload(request: HttpRequest) -> HttpResponse:
                 actor=request.user, filename=file.name, file_format=file_format, rows=rows
             )
             return redirect("sources:preview", slug=request.workspace.slug, upload_id=pending.pk)
-    status = 400 if request.method == "POST" else 200
-    return render(
-        request,
-        "sources/upload.html",
-        {"form": form, "rejected": rejected, "csv_example": uploads.CSV_EXAMPLE},
-        status=status,
-    )
+    return _upload_page(request, form, rejected, 400 if request.method == "POST" else 200)
 
 
 @workspace_view(minimum_role=Role.ADMIN)

@@ -1,8 +1,9 @@
 """Thin tasks: ids in, scope set from the argument, one service call."""
 
 from celery import shared_task
+from django.conf import settings
 
-from connector.sync import services
+from connector.sync import notify, services
 from tenants.models import Tenant
 from tenants.scope import tenant_scope
 
@@ -11,7 +12,13 @@ def _tenant(tenant_id: int) -> Tenant | None:
     return Tenant.objects.filter(pk=tenant_id).first()
 
 
-@shared_task(name="sync.item", soft_time_limit=90, time_limit=120)
+# The item keeps its own time limit (SYNC_ITEM_TIME_LIMIT_S, enforced by the gate);
+# these only apply under a pool that can enforce them, and leave the item room for it.
+@shared_task(
+    name="sync.item",
+    soft_time_limit=settings.SYNC_STALE_CLAIM_S,
+    time_limit=settings.SYNC_STALE_CLAIM_S + 30,
+)
 def sync_item(tenant_id: int, item_id: int) -> None:
     tenant = _tenant(tenant_id)
     if tenant is None:
@@ -58,3 +65,33 @@ def sync_resync_all() -> None:
     )
     for tenant_id in tenant_ids:
         sync_resync.delay(tenant_id)
+
+
+# A mail server that is away is waited out: smtplib's errors, refused or dropped
+# connections and LockTimeout are all OSErrors. 30 s, 1 min, 2 min ... then every
+# 30 min (jittered), about 3 hours in all. Eager mode (tests) retries inline, at once.
+MAIL_RETRY = {
+    "autoretry_for": (OSError,),
+    "retry_backoff": 30,
+    "retry_backoff_max": settings.CELERY_MAX_COUNTDOWN_S,
+    "retry_jitter": True,
+    "max_retries": 10,
+    "soft_time_limit": 90,
+    "time_limit": 120,
+}
+
+
+@shared_task(name="notify.run_failures", **MAIL_RETRY)
+def send_run_failures(tenant_id: int, run_id: int) -> None:
+    tenant = _tenant(tenant_id)
+    if tenant is not None:
+        with tenant_scope(tenant):
+            notify.run_failures_send(run_id=run_id)
+
+
+@shared_task(name="notify.needs_reauth", **MAIL_RETRY)
+def send_needs_reauth(tenant_id: int, connection_id: int, incident: str) -> None:
+    tenant = _tenant(tenant_id)
+    if tenant is not None:
+        with tenant_scope(tenant):
+            notify.needs_reauth_send(connection_id=connection_id, incident=incident)

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from connector.connections.selectors import connection_of_workspace
+from connector.inputs import PAGE_MAX, whole_number_or_none
 from connector.launchdarkly import instances
 from connector.sync import selectors, services
 from connector.sync.forms import SyncSettingsForm
@@ -21,6 +22,11 @@ from tenants.models import Role
 from tenants.views import workspace_view
 
 ITEMS_PER_PAGE = 50
+# What a person reads when work is saved but the task queue cannot be reached.
+QUEUE_DOWN = (
+    "The task queue (Redis) cannot be reached right now, so workers have not picked it up "
+    "yet; nothing is lost, and it starts by itself when the queue is back."
+)
 
 
 def _progress_context(run: SyncRun | None) -> dict:
@@ -68,9 +74,9 @@ def status(request: HttpRequest) -> HttpResponse:
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(SyncRun.objects.all(), pk=run_id)
     show = request.GET.get("show", "")
-    page = Paginator(selectors.run_items(run=run, show=show), ITEMS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    # Not a page number (None) shows the first page.
+    number = whole_number_or_none(request.GET.get("page"), minimum=1, maximum=PAGE_MAX)
+    page = Paginator(selectors.run_items(run=run, show=show), ITEMS_PER_PAGE).get_page(number)
     return render(
         request,
         "sync/run.html",
@@ -97,7 +103,9 @@ def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
 def run_retry_failed(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(SyncRun.objects.all(), pk=run_id)
     count = services.sync_run_retry_failed(run=run, user=request.user)
-    if count:
+    if count and run.queue_reached is False:
+        messages.warning(request, f"{count} item(s) will be retried. {QUEUE_DOWN}")
+    elif count:
         messages.success(request, f"Retrying {count} item(s).")
     else:
         messages.info(request, "Nothing to retry: no item of this run has failed.")
@@ -109,7 +117,10 @@ def run_retry_failed(request: HttpRequest, run_id: int) -> HttpResponse:
 def item_retry(request: HttpRequest, item_id: int) -> HttpResponse:
     item = get_object_or_404(SyncItem.objects.select_related("run", "mapping"), pk=item_id)
     if services.sync_item_retry(item=item, user=request.user):
-        messages.success(request, f"Retrying {item.mapping.metric_key}.")
+        if item.run.queue_reached is False:
+            messages.warning(request, f"{item.mapping.metric_key} will be retried. {QUEUE_DOWN}")
+        else:
+            messages.success(request, f"Retrying {item.mapping.metric_key}.")
     else:
         messages.info(request, "This item has not failed; there is nothing to retry.")
     return redirect("sync:run", slug=request.workspace.slug, run_id=item.run_id)

@@ -126,15 +126,22 @@ def test_sync_settings__admin_sets_policies__saved(client_of, admin, workspace):
 
 @pytest.mark.django_db
 def test_notify__burst_of_500_failing_items__one_email(
-    owner, admin, member, workspace, mailoutbox, django_capture_on_commit_callbacks
+    owner, admin, member, workspace, mailoutbox, settings, django_capture_on_commit_callbacks
 ):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the email goes out from a task
     run = make_run(workspace, items=500, status=ItemStatus.IN_FLIGHT)
     with tenant_scope(workspace), django_capture_on_commit_callbacks(execute=True):
         item_ids = list(SyncItem.objects.filter(run=run).values_list("pk", flat=True))
         for item in SyncItem.objects.filter(pk__in=item_ids):
-            services._settle(item, ItemStatus.FAILED, message="boom", http_status=400)
-        assert notify_run_failures(run_id=run.pk) is False  # already sent, not again
+            services._settle(
+                services.Claim(item=item, token=item.claim_token),
+                ItemStatus.FAILED,
+                message="boom",
+                http_status=400,
+            )
 
+    with tenant_scope(workspace):
+        assert notify_run_failures(run_id=run.pk) is False  # already sent, not again
     assert len(mailoutbox) == 1
     assert set(mailoutbox[0].to) == {owner.user.email, admin.user.email}  # not the member
     assert "500 failed" in mailoutbox[0].body and f"/sync/runs/{run.pk}/" in mailoutbox[0].body
@@ -142,8 +149,9 @@ def test_notify__burst_of_500_failing_items__one_email(
 
 @pytest.mark.django_db
 def test_notify__connection_failing_for_hours__one_email(
-    client_of, owner, workspace, mailoutbox, ld, django_capture_on_commit_callbacks
+    client_of, owner, workspace, mailoutbox, ld, settings, django_capture_on_commit_callbacks
 ):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the email goes out from a task
     client_of(owner).post(
         reverse("connections:api_token", args=[workspace.slug]),
         {"instance": "commercial", "token": ld.mint_token("writer")},
@@ -170,7 +178,9 @@ def test_notify__setting_nobody__no_email(
         row.notify = "nobody"
         row.save()
         for item in SyncItem.objects.filter(run=run):
-            services._settle(item, ItemStatus.FAILED, message="boom")
+            services._settle(
+                services.Claim(item=item, token=item.claim_token), ItemStatus.FAILED, message="boom"
+            )
     assert mailoutbox == []
 
 
