@@ -214,7 +214,9 @@ def workspace_connected(name: str, token: str):
     user = User.objects.create_user(email=f"admin@{slug}.example.com", password="bench-pass-1234")
     Membership.objects.create(user=user, tenant=tenant, role=Role.ADMIN)
     with tenant_scope(tenant):
-        connection = connection_connect_api_token(user=user, instance="commercial", token=token)
+        connection = connection_connect_api_token(
+            user=user, instance="commercial", token=token
+        ).connection
         connection_choose_project(user=user, connection=connection, project_key="default")
     return tenant, user
 

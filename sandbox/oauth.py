@@ -9,7 +9,9 @@ works here works against a strict real server:
 - redirect_uri must equal the registered one exactly; a bad client or redirect URI
   gets an error page, never a redirect (RFC 6749 §4.1.2.1);
 - codes are single use; replaying one also revokes what it issued (§4.1.2);
-- a used refresh token is refused with `invalid_grant`.
+- a used refresh token is refused with `invalid_grant`;
+- refresh tokens rotate on every use, unless started with `rotate_refresh_tokens` off:
+  then a refresh answer has no `refresh_token` and the old one stays valid (§6).
 """
 
 from __future__ import annotations
@@ -244,12 +246,23 @@ class OAuthServer:
             if not set(asked.split()) <= set(scope.split()):
                 raise OAuthError("invalid_scope", "scope exceeds the original grant")
             scope = asked
+        if not self.state.options.rotate_refresh_tokens:
+            return self._issue(
+                client, refresh.account_id, refresh.member_id, scope, refresh.grant_id, refresh
+            )
         refresh.used = True
         return self._issue(client, refresh.account_id, refresh.member_id, scope, refresh.grant_id)
 
     def _issue(
-        self, client: OAuthClient, account_id: str, member_id: str, scope: str, grant_id: str
+        self,
+        client: OAuthClient,
+        account_id: str,
+        member_id: str,
+        scope: str,
+        grant_id: str,
+        kept_refresh: RefreshToken | None = None,
     ) -> dict:
+        """A new access token, and a new refresh token unless `kept_refresh` stays."""
         ttl = self.state.options.token_ttl
         access = self.state.mint_token(
             self.state.accounts[account_id],
@@ -260,6 +273,14 @@ class OAuthServer:
             grant_id=grant_id,
             ttl=ttl,
         )
+        answer = {
+            "access_token": access.secret,
+            "token_type": "bearer",
+            "expires_in": int(ttl) if float(ttl).is_integer() else ttl,
+            "scope": scope,
+        }
+        if kept_refresh is not None:
+            return answer
         refresh = RefreshToken(
             secret="ldo-rt-" + secrets.token_urlsafe(32),
             client_id=client.client_id,
@@ -269,13 +290,7 @@ class OAuthServer:
             grant_id=grant_id,
         )
         self.state.refresh_tokens[refresh.secret] = refresh
-        return {
-            "access_token": access.secret,
-            "token_type": "bearer",
-            "expires_in": int(ttl) if float(ttl).is_integer() else ttl,
-            "refresh_token": refresh.secret,
-            "scope": scope,
-        }
+        return {**answer, "refresh_token": refresh.secret}
 
     # --- revocation and metadata ---------------------------------------------------
 

@@ -198,6 +198,9 @@ class SandboxOptions:
     code_ttl: float = 600
     rate_window_s: float = 10.0  # LaunchDarkly: limits are per 10-second window
     oauth_client: OAuthClientSeed | None = None
+    # LaunchDarkly's refresh answers carry a new refresh token; RFC 6749 §6 lets a server
+    # leave it out, and then the client keeps the one it has. Off tests that client.
+    rotate_refresh_tokens: bool = True
 
 
 class SandboxState:

@@ -39,12 +39,14 @@ class RunningSandbox:
         rate_window_s: float = 10.0,
         oauth_client: OAuthClientSeed | None = TEST_CLIENT,
         observer: Observer | None = None,
+        rotate_refresh_tokens: bool = True,
     ) -> None:
         options = SandboxOptions(
             token_ttl=token_ttl,
             code_ttl=code_ttl,
             rate_window_s=rate_window_s,
             oauth_client=oauth_client,
+            rotate_refresh_tokens=rotate_refresh_tokens,
         )
         self.server = SandboxServer("127.0.0.1", 0, options, observer)
         self.oauth_client = oauth_client

@@ -7,11 +7,13 @@ encrypted, and leaves nothing half-stored when LaunchDarkly says no.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from connector.connections.models import AuthKind, LaunchDarklyConnection, Status
 from connector.launchdarkly import errors, instances
@@ -38,6 +40,23 @@ class ReauthorizationRequired(Exception):
     """The connection's credentials are dead: a person must reconnect."""
 
 
+@dataclass(frozen=True)
+class ConnectionChange:
+    """What a (re)connection or a project choice did, for the person who did it."""
+
+    connection: LaunchDarklyConnection
+    # The connection now points at another account, instance or project than before.
+    target_changed: bool = False
+    # Unfinished items planned for the old place, cancelled so none is sent here.
+    cancelled: int = 0
+
+
+ACCOUNT_CHANGED_REASON = (
+    "Cancelled: the workspace was connected to another LaunchDarkly account; "
+    "apply a plan again to create the metrics there."
+)
+
+
 def oauth_client(instance: str) -> OAuthClient:
     return OAuthClient(
         base_url=instances.api_base_url(instance),
@@ -59,6 +78,7 @@ def _client(*, instance: str, token: str, auth_kind: str) -> LaunchDarklyClient:
     )
 
 
+@sensitive_variables("token")
 def _identify(*, instance: str, token: str, auth_kind: str) -> dict:
     """Who the token is, and proof that it may write metrics; or ConnectionRefused."""
     try:
@@ -88,6 +108,7 @@ def _identify(*, instance: str, token: str, auth_kind: str) -> dict:
     return identity
 
 
+@sensitive_variables("tokens", "replaced_grant")
 def _save_connection(
     *,
     user: User,
@@ -96,11 +117,25 @@ def _save_connection(
     identity: dict,
     tokens: TokenSet,
     audit_details: dict,
-) -> LaunchDarklyConnection:
-    """Store the (re)connection, audit it, and put paused work back in line."""
+) -> ConnectionChange:
+    """Store the (re)connection and audit it. On the same account, paused work goes
+    back in line; on another account or instance, nothing planned for the old one may
+    go there: it is cancelled and the project must be chosen again. A grant the new
+    credentials replace is revoked once this commits."""
     existing = LaunchDarklyConnection.objects.first()
     connection = existing or LaunchDarklyConnection()
-    switching_account = connection.account_id and connection.account_id != identity.get("accountId")
+    old_instance, old_account = connection.instance, connection.account_id
+    replaced_grant = (
+        connection.refresh_token()
+        if existing
+        and connection.auth_kind == AuthKind.OAUTH
+        and connection.refresh_token_encrypted
+        else ""
+    )
+    moved = bool(old_account) and (old_account, old_instance) != (
+        identity.get("accountId", ""),
+        instance,
+    )
     connection.instance = instance
     connection.auth_kind = auth_kind
     connection.set_tokens(access_token=tokens.access_token, refresh_token=tokens.refresh_token)
@@ -115,7 +150,7 @@ def _save_connection(
     connection.status_reason = ""
     connection.connected_by = user
     connection.connected_at = timezone.now()
-    if switching_account:
+    if moved:
         # Projects are per account: the old choice means nothing in the new one.
         connection.project_key = connection.project_name = ""
     connection.save()
@@ -123,33 +158,56 @@ def _save_connection(
         actor=user,
         action="launchdarkly.reconnected" if existing else "launchdarkly.connected",
         target=connection.account_id,
-        details={"instance": instance, **audit_details},
+        details={"instance": instance, "account_changed": moved, **audit_details},
     )
-    from connector.sync.services import sync_resume
+    from connector.sync.services import sync_resume, sync_target_changed
 
-    sync_resume()  # work paused by a dead token goes back in line (after commit)
-    return connection
-
-
-@transaction.atomic
-def connection_connect_oauth(
-    *, user: User, instance: str, tokens: TokenSet
-) -> LaunchDarklyConnection:
-    identity = _identify(instance=instance, token=tokens.access_token, auth_kind=AuthKind.OAUTH)
-    return _save_connection(
-        user=user,
-        instance=instance,
-        auth_kind=AuthKind.OAUTH,
-        identity=identity,
-        tokens=tokens,
-        audit_details={"auth": "oauth", "scopes": sorted(identity.get("scopes") or tokens.scope)},
-    )
+    cancelled = 0
+    if moved:
+        cancelled = sync_target_changed(reason=ACCOUNT_CHANGED_REASON)
+    else:
+        sync_resume()  # work paused by a dead token goes back in line (after commit)
+    if replaced_grant and replaced_grant != tokens.refresh_token:
+        transaction.on_commit(lambda: _revoke_quietly(old_instance, replaced_grant))
+    return ConnectionChange(connection=connection, target_changed=moved, cancelled=cancelled)
 
 
-@transaction.atomic
-def connection_connect_api_token(
-    *, user: User, instance: str, token: str
-) -> LaunchDarklyConnection:
+@sensitive_variables("token")
+def _revoke_quietly(instance: str, token: str) -> None:
+    """Revoke a grant we no longer use. A failure is logged, never raised: the caller's
+    own work is done, and LaunchDarkly expires unused grants in any case."""
+    try:
+        # Revoking a refresh token ends its whole grant (RFC 7009 §2.1).
+        oauth_client(instance).revoke(token=token)
+    except errors.LaunchDarklyError:
+        log.warning("revoking a replaced OAuth grant at %s failed", instance)
+
+
+@sensitive_variables("tokens")
+def connection_connect_oauth(*, user: User, instance: str, tokens: TokenSet) -> ConnectionChange:
+    """Connect with the tokens of a code exchange; if the connection is refused, the
+    grant they belong to is revoked, so no live grant is left behind."""
+    try:
+        identity = _identify(instance=instance, token=tokens.access_token, auth_kind=AuthKind.OAUTH)
+    except ConnectionRefused:
+        _revoke_quietly(instance, tokens.refresh_token or tokens.access_token)
+        raise
+    with transaction.atomic():
+        return _save_connection(
+            user=user,
+            instance=instance,
+            auth_kind=AuthKind.OAUTH,
+            identity=identity,
+            tokens=tokens,
+            audit_details={
+                "auth": "oauth",
+                "scopes": sorted(identity.get("scopes") or tokens.scope),
+            },
+        )
+
+
+@sensitive_variables("token")
+def connection_connect_api_token(*, user: User, instance: str, token: str) -> ConnectionChange:
     token = token.strip()
     if len(token) < 20 or any(ch.isspace() for ch in token):
         raise ConnectionRefused(
@@ -157,14 +215,15 @@ def connection_connect_api_token(
             "(it starts with api-) from LaunchDarkly's Authorization page."
         )
     identity = _identify(instance=instance, token=token, auth_kind=AuthKind.API_TOKEN)
-    return _save_connection(
-        user=user,
-        instance=instance,
-        auth_kind=AuthKind.API_TOKEN,
-        identity=identity,
-        tokens=TokenSet(access_token=token, refresh_token="", expires_at=None, scope=[]),
-        audit_details={"auth": "api_token", "token_hint": token[-4:]},
-    )
+    with transaction.atomic():
+        return _save_connection(
+            user=user,
+            instance=instance,
+            auth_kind=AuthKind.API_TOKEN,
+            identity=identity,
+            tokens=TokenSet(access_token=token, refresh_token="", expires_at=None, scope=[]),
+            audit_details={"auth": "api_token", "token_hint": token[-4:]},
+        )
 
 
 def connection_projects(*, connection: LaunchDarklyConnection) -> list[dict]:
@@ -172,10 +231,13 @@ def connection_projects(*, connection: LaunchDarklyConnection) -> list[dict]:
     return list(client_for(connection).list_projects())
 
 
-@transaction.atomic
 def connection_choose_project(
     *, user: User, connection: LaunchDarklyConnection, project_key: str
-) -> LaunchDarklyConnection:
+) -> ConnectionChange:
+    """Send metrics to this project from now on. Asking LaunchDarkly about it happens
+    outside any transaction: it may refresh the token, which must commit whatever
+    happens next. Choosing another project than before cancels what was planned for
+    the old one."""
     try:
         project = client_for(connection).get_project(project_key)
     except errors.NotFound as exc:
@@ -186,22 +248,29 @@ def connection_choose_project(
         raise ConnectionRefused(
             "LaunchDarkly could not be asked about this project just now. Try again."
         ) from exc
-    connection.project_key = project["key"]
-    connection.project_name = project.get("name", project["key"])
-    connection.save(update_fields=["project_key", "project_name", "updated_at"])
-    audit_record(actor=user, action="launchdarkly.project_chosen", target=project["key"])
-    return connection
+    with transaction.atomic():
+        previous = connection.project_key
+        connection.project_key = project["key"]
+        connection.project_name = project.get("name", project["key"])
+        connection.save(update_fields=["project_key", "project_name", "updated_at"])
+        audit_record(actor=user, action="launchdarkly.project_chosen", target=project["key"])
+        changed = bool(previous) and previous != connection.project_key
+        cancelled = 0
+        if changed:
+            from connector.sync.services import sync_target_changed
+
+            cancelled = sync_target_changed(
+                reason=f"Cancelled: metrics now go to the project {connection.project_key}, "
+                f"not {previous}; apply a plan again to create them there."
+            )
+    return ConnectionChange(connection=connection, target_changed=changed, cancelled=cancelled)
 
 
 def connection_disconnect(*, user: User, connection: LaunchDarklyConnection) -> None:
     """Revoke what can be revoked, forget the secrets, stop queued work, audit."""
     if connection.auth_kind == AuthKind.OAUTH and connection.refresh_token_encrypted:
-        try:
-            # Revoking the refresh token ends the whole grant (RFC 7009 §2.1).
-            oauth_client(connection.instance).revoke(token=connection.refresh_token())
-        except errors.LaunchDarklyError:
-            # The secrets go regardless: a failed revoke must not keep them here.
-            log.warning("revoking the OAuth grant of connection %s failed", connection.pk)
+        # The secrets go regardless: a failed revoke must not keep them here.
+        _revoke_quietly(connection.instance, connection.refresh_token())
     with transaction.atomic():
         from connector.sync.services import sync_cancel_unfinished
 
@@ -263,6 +332,7 @@ def connection_fresh_access_token(*, connection: LaunchDarklyConnection) -> str:
         return _refresh(connection)
 
 
+@sensitive_variables("rejected_token")
 def connection_refresh_after_unauthorized(
     *, connection: LaunchDarklyConnection, rejected_token: str
 ) -> str:
@@ -280,8 +350,11 @@ def connection_refresh_after_unauthorized(
         return _refresh(connection)
 
 
+@sensitive_variables("tokens", "refresh_token")
 def _refresh(connection: LaunchDarklyConnection) -> str:
-    """Spend the refresh token (caller holds the connection's refresh lock)."""
+    """Spend the refresh token (caller holds the connection's refresh lock). The new
+    tokens commit in a transaction of their own before the lock is released, so no
+    rollback elsewhere can bring back a spent refresh token."""
     try:
         tokens = oauth_client(connection.instance).refresh(refresh_token=connection.refresh_token())
     except errors.InvalidGrant as exc:
@@ -290,19 +363,22 @@ def _refresh(connection: LaunchDarklyConnection) -> str:
             reason="LaunchDarkly no longer accepts this connection's authorisation.",
         )
         raise ReauthorizationRequired(connection.status_reason) from exc
-    connection.set_tokens(access_token=tokens.access_token, refresh_token=tokens.refresh_token)
+    # RFC 6749 §6: an answer without a refresh token means the old one stays valid.
+    refresh_token = tokens.refresh_token or connection.refresh_token()
+    connection.set_tokens(access_token=tokens.access_token, refresh_token=refresh_token)
     connection.expires_at = (
         datetime.fromtimestamp(tokens.expires_at, tz=UTC) if tokens.expires_at else None
     )
-    connection.save(
-        update_fields=[
-            "access_token_encrypted",
-            "refresh_token_encrypted",
-            "token_hint",
-            "expires_at",
-            "updated_at",
-        ]
-    )
+    with transaction.atomic():
+        connection.save(
+            update_fields=[
+                "access_token_encrypted",
+                "refresh_token_encrypted",
+                "token_hint",
+                "expires_at",
+                "updated_at",
+            ]
+        )
     return tokens.access_token
 
 

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
 from connector.connections import selectors, services
@@ -80,6 +81,24 @@ def oauth_begin(request: HttpRequest) -> HttpResponse:
     return redirect(url)
 
 
+def _connected_message(request: HttpRequest, change: services.ConnectionChange) -> None:
+    if change.target_changed:
+        queued = (
+            f" The {change.cancelled} queued metric(s) planned for the previous account were "
+            "cancelled, so none of them is created in this one."
+            if change.cancelled
+            else ""
+        )
+        messages.warning(
+            request,
+            "LaunchDarkly is connected, to a different account than before."
+            + queued
+            + " Choose the project for metrics in this account.",
+        )
+    else:
+        messages.success(request, "LaunchDarkly is connected. Now choose the project for metrics.")
+
+
 def _oauth_error(request: HttpRequest, message: str, slug: str | None = None) -> HttpResponse:
     return render(
         request, "connections/oauth_error.html", {"message": message, "slug": slug}, status=400
@@ -87,6 +106,7 @@ def _oauth_error(request: HttpRequest, message: str, slug: str | None = None) ->
 
 
 @login_required
+@sensitive_variables("code", "entry", "pending", "tokens")
 def oauth_callback(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "")
     pending = request.session.get(OAUTH_SESSION_KEY, {})
@@ -123,7 +143,7 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
             tokens = services.oauth_client(entry["instance"]).exchange_code(
                 code=code, code_verifier=entry["verifier"]
             )
-            services.connection_connect_oauth(
+            change = services.connection_connect_oauth(
                 user=request.user, instance=entry["instance"], tokens=tokens
             )
         except errors.InvalidGrant:
@@ -139,17 +159,18 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
             )
         except services.ConnectionRefused as exc:
             return _oauth_error(request, str(exc), slug)
-    messages.success(request, "LaunchDarkly is connected. Now choose the project for metrics.")
+    _connected_message(request, change)
     return redirect("connections:project", slug=slug)
 
 
+@sensitive_post_parameters("token")
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
 def api_token(request: HttpRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST)
     if form.is_valid():
         try:
-            services.connection_connect_api_token(
+            change = services.connection_connect_api_token(
                 user=request.user,
                 instance=form.cleaned_data["instance"],
                 token=form.cleaned_data["token"],
@@ -157,7 +178,7 @@ def api_token(request: HttpRequest) -> HttpResponse:
         except services.ConnectionRefused as exc:
             form.add_error("token", str(exc))
         else:
-            messages.success(request, "LaunchDarkly is connected. Now choose the project.")
+            _connected_message(request, change)
             return redirect("connections:project", slug=request.workspace.slug)
     return _settings_page(request, token_form=form, status=400)
 
@@ -181,7 +202,7 @@ def project(request: HttpRequest) -> HttpResponse:
         form = ProjectForm(request.POST)
         if form.is_valid():
             try:
-                services.connection_choose_project(
+                change = services.connection_choose_project(
                     user=request.user,
                     connection=connection,
                     project_key=form.cleaned_data["project_key"],
@@ -191,7 +212,15 @@ def project(request: HttpRequest) -> HttpResponse:
             except services.ConnectionRefused as exc:
                 error = str(exc)
             else:
-                messages.success(request, f"Metrics will go to {connection.project_name}.")
+                cancelled = (
+                    f" The {change.cancelled} queued metric(s) planned for the previous project "
+                    "were cancelled; apply a plan again to create them here."
+                    if change.cancelled
+                    else ""
+                )
+                messages.success(
+                    request, f"Metrics will go to {connection.project_name}.{cancelled}"
+                )
                 return redirect("connections:settings", slug=request.workspace.slug)
         else:
             error = "Choose a project."

@@ -123,11 +123,19 @@ class LaunchDarklyClient(_LaunchDarklyHttp):
 
     def get_caller_identity(self) -> CallerIdentity:
         """getCallerIdentity: the account, member, token and scopes behind the token."""
-        return cast(CallerIdentity, self._request("GET", "/api/v2/caller-identity"))
+        identity = _object(self._request("GET", "/api/v2/caller-identity"), "caller identity")
+        if not isinstance(identity.get("accountId"), str) or not identity["accountId"]:
+            raise MalformedResponse("a caller identity without an accountId")
+        scopes = identity.get("scopes")
+        if scopes is not None and not (
+            isinstance(scopes, list) and all(isinstance(s, str) for s in scopes)
+        ):
+            raise MalformedResponse("a caller identity whose scopes are not a list of names")
+        return cast(CallerIdentity, identity)
 
     def get_member(self, member_id: str = "me") -> dict[str, Any]:
         """getMember; `me` is the member the token acts for."""
-        return self._request("GET", f"/api/v2/members/{_segment(member_id)}")
+        return _object(self._request("GET", f"/api/v2/members/{_segment(member_id)}"), "member")
 
     # --- projects ----------------------------------------------------------------------
 
@@ -137,7 +145,12 @@ class LaunchDarklyClient(_LaunchDarklyHttp):
 
     def get_project(self, project_key: str) -> Project:
         """getProject."""
-        return cast(Project, self._request("GET", f"/api/v2/projects/{_segment(project_key)}"))
+        project = _object(
+            self._request("GET", f"/api/v2/projects/{_segment(project_key)}"), "project"
+        )
+        if not isinstance(project.get("key"), str):
+            raise MalformedResponse("a project without a key")
+        return cast(Project, project)
 
     def list_environments(self, project_key: str, *, limit: int = 20) -> Iterator[dict[str, Any]]:
         """getEnvironmentsByProject, every page. The answers carry SDK keys: do not store them."""
@@ -177,11 +190,15 @@ class LaunchDarklyClient(_LaunchDarklyHttp):
 
     def get_metric(self, project_key: str, metric_key: str) -> Metric:
         """getMetric."""
-        return cast(Metric, self._request("GET", _metrics_path(project_key, metric_key)))
+        return cast(
+            Metric, _object(self._request("GET", _metrics_path(project_key, metric_key)), "metric")
+        )
 
     def create_metric(self, project_key: str, body: dict[str, Any]) -> Metric:
         """postMetric: `body` is a `MetricPost`. A Conflict means the key exists already."""
-        return cast(Metric, self._request("POST", _metrics_path(project_key), json=body))
+        return cast(
+            Metric, _object(self._request("POST", _metrics_path(project_key), json=body), "metric")
+        )
 
     def patch_metric(
         self,
@@ -193,9 +210,8 @@ class LaunchDarklyClient(_LaunchDarklyHttp):
         """patchMetric with an RFC 6902 JSON Patch (`[{"op", "path", "value"}]`)."""
         # LaunchDarkly: a comment goes with the patch wrapped as {"comment", "patch"}.
         body: Any = patch if comment is None else {"comment": comment, "patch": patch}
-        return cast(
-            Metric, self._request("PATCH", _metrics_path(project_key, metric_key), json=body)
-        )
+        answer = self._request("PATCH", _metrics_path(project_key, metric_key), json=body)
+        return cast(Metric, _object(answer, "metric"))
 
     def delete_metric(self, project_key: str, metric_key: str) -> None:
         """deleteMetric."""
@@ -272,6 +288,13 @@ def _metrics_params(filter: str | None, limit: int) -> dict[str, Any]:
     if filter is not None:
         params["filter"] = filter
     return params
+
+
+def _object(answer: Any, what: str) -> dict[str, Any]:
+    """A JSON object answer, or MalformedResponse: nothing downstream has to guess."""
+    if not isinstance(answer, dict):
+        raise MalformedResponse(f"a {what} answer that is not a JSON object")
+    return answer
 
 
 def _items(page: Any) -> list[dict[str, Any]]:

@@ -23,6 +23,16 @@ DEFAULT_WAIT_S = 10.0
 MIN_WAIT_S = 1.0
 # A wrong or hostile header must not park a worker for hours.
 MAX_WAIT_S = 15 * 60.0
+# LaunchDarkly's windows are 10 seconds long; a reset or Retry-After further ahead than
+# this is not a rate limit but a broken (or hostile) answer. (Generous: the sandbox's
+# tests stretch windows to a day; waits are clamped to MAX_WAIT_S all the same.)
+MAX_HEADER_HORIZON_S = 2 * 86_400.0
+
+
+def clamp_wait(seconds: float) -> float:
+    """Any wait or countdown the connector derives from LaunchDarkly's answers, bounded
+    to [0, MAX_WAIT_S]: a wrong header must never park work for longer."""
+    return min(max(seconds, 0.0), MAX_WAIT_S)
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,9 @@ class RateLimitInfo:
     route_remaining: int | None = None
     reset_at: float | None = None  # epoch seconds
     retry_after_s: float | None = None
+    # Why the headers cannot be believed (a reset years ahead, say); such an answer is
+    # malformed, and the values above are left out of it.
+    absurd: str | None = None
 
     def wait_s(self, now: float) -> float:
         """How long to wait after a 429, from epoch seconds `now`: the later of
@@ -47,20 +60,34 @@ class RateLimitInfo:
             if wait is not None
         ]
         wait = max(waits) if waits else DEFAULT_WAIT_S
-        return min(max(wait, MIN_WAIT_S), MAX_WAIT_S)
+        return clamp_wait(max(wait, MIN_WAIT_S))
 
 
 def parse_rate_limit_headers(headers: Mapping[str, str], now: float) -> RateLimitInfo:
-    """Read the headers (any letter case) of one answer received at epoch seconds `now`."""
+    """Read the headers (any letter case) of one answer received at epoch seconds `now`.
+
+    A reset or Retry-After more than MAX_HEADER_HORIZON_S ahead is absurd: the answer
+    comes back with only `absurd` set, for the transport to refuse it as malformed."""
     lowered = {name.lower(): value.strip() for name, value in headers.items()}
     reset_ms = _number(lowered.get("x-ratelimit-reset"))
+    # LaunchDarkly: X-Ratelimit-Reset is epoch milliseconds.
+    reset_at = None if reset_ms is None else reset_ms / 1000
+    retry_after_s = _retry_after_s(lowered.get("retry-after"), now)
+    if reset_at is not None and reset_at - now > MAX_HEADER_HORIZON_S:
+        return RateLimitInfo(absurd=f"X-Ratelimit-Reset is {_ahead(reset_at - now)} ahead")
+    if retry_after_s is not None and retry_after_s > MAX_HEADER_HORIZON_S:
+        return RateLimitInfo(absurd=f"Retry-After is {_ahead(retry_after_s)} ahead")
     return RateLimitInfo(
         global_remaining=_integer(lowered.get("x-ratelimit-global-remaining")),
         route_remaining=_integer(lowered.get("x-ratelimit-route-remaining")),
-        # LaunchDarkly: X-Ratelimit-Reset is epoch milliseconds.
-        reset_at=None if reset_ms is None else reset_ms / 1000,
-        retry_after_s=_retry_after_s(lowered.get("retry-after"), now),
+        reset_at=reset_at,
+        retry_after_s=retry_after_s,
     )
+
+
+def _ahead(seconds: float) -> str:
+    days = seconds / 86_400
+    return f"{days:,.0f} days" if days >= 1 else f"{seconds / 3600:,.1f} hours"
 
 
 def _retry_after_s(value: str | None, now: float) -> float | None:

@@ -111,6 +111,13 @@ class Transport:
         rate_limit = parse_rate_limit_headers(response.headers, time.time())
         if self._on_rate_limit is not None:
             self._on_rate_limit(rate_limit)
+        if rate_limit.absurd:
+            # Not a rate limit anyone means: believing it would park work for years.
+            raise MalformedResponse(
+                f"{where}: answered {status} with an absurd rate-limit header "
+                f"({rate_limit.absurd})",
+                status=status,
+            )
         if 300 <= status < 400:
             raise UnexpectedRedirect(f"{where}: answered {status}, not followed", status=status)
         if status == 429:

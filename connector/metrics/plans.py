@@ -259,6 +259,9 @@ def _desired_mapping(
 
 
 _CHOSEN_FIELDS = (
+    # A mapping follows the connection to the project chosen now (a change of project or
+    # account forgets what the old one held: sync_target_changed).
+    "project_key",
     "name",
     "description",
     "unit",
@@ -284,7 +287,7 @@ def _merged(current: MetricMapping, desired: MetricMapping) -> MetricMapping:
 def plan_apply(*, plan: MetricPlan, user: User) -> SyncRun | None:
     """Store the plan's desired metrics and start a sync run for what must change.
     Recomputed here, so it applies the catalog as it is now, not as it was shown."""
-    from connector.sync.services import sync_run_start
+    from connector.sync.services import sync_run_new, sync_run_start
 
     # Claim the plan first: a second apply (a double click, two tabs) finds it taken,
     # even when both run at once, and the whole apply rolls back with any error below.
@@ -302,7 +305,7 @@ def plan_apply(*, plan: MetricPlan, user: User) -> SyncRun | None:
 
     run = None
     if to_sync:
-        run = SyncRun.objects.create(trigger=Trigger.PLAN, started_by=user, total=len(to_sync))
+        run = sync_run_new(trigger=Trigger.PLAN, user=user, total=len(to_sync))
         SyncItem.objects.bulk_create(
             SyncItem(
                 tenant=run.tenant,

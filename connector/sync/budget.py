@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from connector.launchdarkly.ratelimit import RateLimitInfo
+from connector.launchdarkly.ratelimit import RateLimitInfo, clamp_wait
 from connector.shared_state import update_json
 
 # A reservation whose call never reported back (its worker died) stops counting
@@ -44,7 +44,7 @@ def _wait_for(window: dict[str, Any], now: float) -> float:
         return 0.0
     if window["reset_at"] is None:
         return UNKNOWN_RESET_WAIT_S
-    return max(window["reset_at"] - now, 0.01)
+    return max(clamp_wait(window["reset_at"] - now), 0.01)
 
 
 class RateBudget:
@@ -61,7 +61,7 @@ class RateBudget:
         def change(state):
             state = state or {"paused_until": 0.0, "global": _window(), "routes": {}}
             if state["paused_until"] > now:
-                return state["paused_until"] - now, state
+                return clamp_wait(state["paused_until"] - now), state
             windows = [state["global"], state["routes"].setdefault(route, _window())]
             for window in windows:
                 _roll(window, now)

@@ -2,6 +2,11 @@
 the account's shared rate budget, with a fresh token, and with one refresh-and-retry
 on a 401. Item runs and the periodic resync both go through it, so together they stay
 within the limits LaunchDarkly's headers give.
+
+Before each call the gate re-reads the connection, so work already in flight stops
+calling once a person disconnects or points the connection at another account or
+project; it tells its caller it is alive (`keep_alive`), also while it waits for the
+budget; and it keeps the caller's deadline: no call starts after it.
 """
 
 from __future__ import annotations
@@ -12,14 +17,28 @@ from typing import Any
 
 from django.conf import settings
 
-from connector.connections.models import AuthKind, LaunchDarklyConnection
+from connector.connections.models import AuthKind, LaunchDarklyConnection, Status
 from connector.launchdarkly import errors
-from connector.launchdarkly.ratelimit import RateLimitInfo
+from connector.launchdarkly.ratelimit import RateLimitInfo, clamp_wait
 from connector.sync.budget import RateBudget
+
+# Fields re-read before every call: whether it may still call, and where to.
+_CONNECTION_FIELDS = (
+    "status",
+    "status_reason",
+    "instance",
+    "account_id",
+    "project_key",
+    "auth_kind",
+    "access_token_encrypted",
+    "refresh_token_encrypted",
+    "expires_at",
+)
 
 
 class MustWait(Exception):
-    """LaunchDarkly's rate limit leaves no budget before `until` (epoch seconds)."""
+    """LaunchDarkly's rate limit leaves no budget before `until` (epoch seconds, never
+    more than MAX_WAIT_S away)."""
 
     def __init__(self, until: float) -> None:
         super().__init__(until)
@@ -28,6 +47,20 @@ class MustWait(Exception):
 
 class ConnectionUnusable(Exception):
     """The connection needs a person (reconnect) before any more calls."""
+
+
+class TargetGone(ConnectionUnusable):
+    """The connection was disconnected, or now points at another LaunchDarkly account,
+    instance or project: the work was meant for a place it can no longer reach."""
+
+
+class OutOfTime(Exception):
+    """The caller's deadline has passed: no further call may start."""
+
+
+def target_of(connection: LaunchDarklyConnection) -> tuple[str, str, str]:
+    """Where calls through this connection land: (instance, account, project)."""
+    return (connection.instance, connection.account_id, connection.project_key)
 
 
 def budget_for(connection: LaunchDarklyConnection) -> RateBudget:
@@ -46,19 +79,23 @@ def _call_timeout() -> tuple[float, float]:
 class Gate:
     """The calls of one unit of work (an item, a resync) for one connection.
 
-    A wait for the budget up to SYNC_MAX_INLINE_WAIT_S is slept here (after telling
-    `on_wait` until when, for status pages); a longer one raises MustWait, for the
-    caller to reschedule its work.
+    A wait for the budget up to SYNC_MAX_INLINE_WAIT_S is slept here, in steps short
+    enough to `keep_alive(until)` well within SYNC_STALE_CLAIM_S; a longer one (or one
+    past the deadline) raises MustWait, for the caller to reschedule its work.
+    `keep_alive(None)` also runs before every call. `deadline` is on time.monotonic().
     """
 
     def __init__(
         self,
         *,
         connection: LaunchDarklyConnection,
-        on_wait: Callable[[float], None] | None = None,
+        keep_alive: Callable[[float | None], None] | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.connection = connection
-        self.on_wait = on_wait
+        self.target = target_of(connection)
+        self.keep_alive = keep_alive
+        self.deadline = deadline
         self.budget = budget_for(connection)
         self.token = ""
         self.last_info: RateLimitInfo | None = None
@@ -67,13 +104,14 @@ class Gate:
         """`operation(client)` makes one request on `route` (LaunchDarkly's name for
         it, e.g. "GET /api/v2/metrics/{projectKey}"); returns its result."""
         for attempt in (1, 2):
+            self._check_still_wanted()
             self._reserve(route)
             self.last_info = None
             try:
                 result = operation(self._client())
             except errors.RateLimited as exc:
                 self.budget.release(route, self.last_info, rate_limited=True)
-                raise MustWait(time.time() + exc.retry_after_s) from exc
+                raise MustWait(time.time() + clamp_wait(exc.retry_after_s)) from exc
             except errors.Unauthorized:
                 self.budget.release(route, self.last_info)
                 if attempt == 2 or not self._recover_from_unauthorized():
@@ -86,14 +124,38 @@ class Gate:
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _check_still_wanted(self) -> None:
+        """Before each call: in time, still wanted, and the connection still the one
+        the work began with (a disconnect or reconnect may have happened meanwhile)."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise OutOfTime("The item's time limit ran out before LaunchDarkly was done.")
+        if self.keep_alive is not None:
+            self.keep_alive(None)
+        self.connection.refresh_from_db(fields=_CONNECTION_FIELDS)
+        if self.connection.status == Status.DISCONNECTED:
+            raise TargetGone(self.connection.status_reason or "LaunchDarkly was disconnected.")
+        if target_of(self.connection) != self.target:
+            raise TargetGone(
+                "The connection now points at another LaunchDarkly account or project."
+            )
+        if not self.connection.is_usable:
+            raise ConnectionUnusable(self.connection.status_reason or "Not connected.")
+
     def _reserve(self, route: str) -> None:
         while (wait := self.budget.acquire(route)) > 0:
             until = time.time() + wait
-            if wait > settings.SYNC_MAX_INLINE_WAIT_S:
+            past_deadline = self.deadline is not None and time.monotonic() + wait >= self.deadline
+            if wait > settings.SYNC_MAX_INLINE_WAIT_S or past_deadline:
                 raise MustWait(until)
-            if self.on_wait is not None:
-                self.on_wait(until)
-            time.sleep(wait)
+            self._sleep_until(until)
+
+    def _sleep_until(self, until: float) -> None:
+        # Heartbeats a third of the stale-claim limit apart: a waiting worker is alive.
+        step = max(settings.SYNC_STALE_CLAIM_S / 3, 0.05)
+        while (left := until - time.time()) > 0:
+            if self.keep_alive is not None:
+                self.keep_alive(until)
+            time.sleep(min(left, step))
 
     def _client(self):
         from connector.connections import services as connections

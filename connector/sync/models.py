@@ -54,6 +54,15 @@ class SyncRun(TenantOwnedModel):
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     total = models.PositiveIntegerField(default=0)
+    # Where the run was planned to land: its items are only ever sent there, never to
+    # another account, instance or project the connection points at later.
+    instance = models.CharField(max_length=16, blank=True)
+    account_id = models.CharField(max_length=64, blank=True)
+    project_key = models.CharField(max_length=140, blank=True)
+
+    # Not stored: set after commit by sync_run_start, False when the task queue could
+    # not be reached (the sweeper starts the run once it is back), for pages to say so.
+    queue_reached: bool | None = None
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "-started_at"], name="run_by_time")]
@@ -75,6 +84,9 @@ class SyncItem(TenantOwnedModel):
     status = models.CharField(max_length=10, choices=ItemStatus.choices, default=ItemStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Changes with every claim: only the worker holding the current claim may record
+    # an outcome (a worker whose claim was taken over finds it changed).
+    claim_token = models.CharField(max_length=32, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_http_status = models.PositiveSmallIntegerField(null=True, blank=True)

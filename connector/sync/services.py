@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,18 +23,27 @@ from django.core.cache import cache
 from django.db import OperationalError, transaction
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from connector.connections.models import LaunchDarklyConnection
 from connector.launchdarkly import errors
 from connector.metrics.models import MappingStatus, MetricMapping
 from connector.shared_state import LockTimeout
-from connector.sync.gate import ConnectionUnusable, Gate, MustWait
+from connector.sync.gate import (
+    ConnectionUnusable,
+    Gate,
+    MustWait,
+    OutOfTime,
+    TargetGone,
+    target_of,
+)
 from connector.sync.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
     READY_STATUSES,
     ItemStatus,
+    RemoteMetric,
     SyncItem,
     SyncRun,
 )
@@ -48,15 +59,35 @@ log = logging.getLogger(__name__)
 
 
 def sync_run_start(*, run: SyncRun) -> None:
-    """Begin sending the run's items, once the transaction that created them commits."""
+    """Begin sending the run's items, once the transaction that created them commits.
+
+    With the task queue down the run is kept as it is, pending: `run.queue_reached`
+    then says False, for the page to tell the person, and the sweeper (beat) starts it
+    once the queue is back."""
     tenant_id = run.tenant_id
-    transaction.on_commit(lambda: _enqueue_pump(tenant_id))
+
+    def start() -> None:
+        run.queue_reached = _enqueue_pump(tenant_id)
+
+    transaction.on_commit(start)
 
 
-def _enqueue_pump(tenant_id: int, *, countdown: float = 0) -> None:
+def _enqueue_pump(tenant_id: int, *, countdown: float = 0) -> bool:
+    """Queue a pump for the workspace; False when the task queue cannot be reached."""
     from connector.sync.tasks import sync_pump
 
-    sync_pump.apply_async((tenant_id,), countdown=countdown)
+    countdown = min(countdown, settings.CELERY_MAX_COUNTDOWN_S)
+    try:
+        sync_pump.apply_async((tenant_id,), countdown=countdown)
+    except (KombuOperationalError, RedisError, OSError) as exc:
+        # Committed work is not lost: the sweeper pumps every workspace with ready items.
+        log.warning(
+            "task queue unreachable; workspace %s waits for the sweeper: %s",
+            tenant_id,
+            exc,
+        )
+        return False
+    return True
 
 
 def _enqueue_items(tenant_id: int, item_ids: list[int]) -> None:
@@ -125,6 +156,25 @@ def sync_resume() -> int:
     return resumed
 
 
+def sync_target_changed(*, reason: str) -> int:
+    """The connection now points at another LaunchDarkly account, instance or project:
+    nothing planned for the old one may go to the new one. Unfinished items are
+    cancelled with `reason`, and what the mappings knew of LaunchDarkly (managed,
+    applied, version) and the snapshot of its metrics are forgotten, since they describe
+    the old place: a new plan creates the metrics where the connection points now.
+    Returns how many items were cancelled."""
+    cancelled = sync_cancel_unfinished(reason=reason)
+    MetricMapping.objects.filter().update(
+        managed=False,
+        applied_hash="",
+        ld_version=None,
+        status=MappingStatus.PENDING,
+        status_detail="Not yet in the LaunchDarkly project the workspace is connected to now.",
+    )
+    RemoteMetric.objects.filter().delete()
+    return cancelled
+
+
 def sync_cancel_unfinished(*, reason: str) -> int:
     """Disconnect: nothing queued for this workspace may still call LaunchDarkly."""
     now = timezone.now()
@@ -162,13 +212,27 @@ def sync_item_retry(*, item: SyncItem, user: User) -> bool:
     return bool(updated)
 
 
+def sync_run_new(*, trigger: str, user: User | None, total: int) -> SyncRun:
+    """A run, bound to where the workspace's connection points now."""
+    connection = LaunchDarklyConnection.objects.first()
+    instance, account_id, project_key = target_of(connection) if connection else ("", "", "")
+    return SyncRun.objects.create(
+        trigger=trigger,
+        started_by=user,
+        total=total,
+        instance=instance,
+        account_id=account_id,
+        project_key=project_key,
+    )
+
+
 def sync_run_for_mappings(
     *, mappings: list[MetricMapping], action: str, trigger: str, user: User | None = None
 ) -> SyncRun | None:
     """A run with one item per mapping (updates after a change, repairs, deletions)."""
     if not mappings:
         return None
-    run = SyncRun.objects.create(trigger=trigger, started_by=user, total=len(mappings))
+    run = sync_run_new(trigger=trigger, user=user, total=len(mappings))
     SyncItem.objects.bulk_create(
         SyncItem(tenant=run.tenant, run=run, mapping=m, action=action) for m in mappings
     )
@@ -179,57 +243,110 @@ def sync_run_for_mappings(
 # --- one item ------------------------------------------------------------------------
 
 
-def _claim(item_id: int) -> bool:
-    """Take the item for this worker. Exactly one of any number of concurrent or
-    repeated deliveries wins; a claim left by a dead worker can be taken over."""
+def _claim(item_id: int) -> str | None:
+    """Take the item for this worker; returns the claim's token. Exactly one of any
+    number of concurrent or repeated deliveries wins; a claim left by a dead worker
+    can be taken over, and its old token then records nothing."""
     now = timezone.now()
+    token = secrets.token_hex(16)
     claimed = SyncItem.objects.filter(pk=item_id, status=ItemStatus.QUEUED).update(
-        status=ItemStatus.IN_FLIGHT, claimed_at=now, attempts=F("attempts") + 1
+        status=ItemStatus.IN_FLIGHT, claimed_at=now, claim_token=token, attempts=F("attempts") + 1
     )
     if not claimed:
         stale = now - timedelta(seconds=settings.SYNC_STALE_CLAIM_S)
         claimed = SyncItem.objects.filter(
             pk=item_id, status=ItemStatus.IN_FLIGHT, claimed_at__lt=stale
-        ).update(claimed_at=now, attempts=F("attempts") + 1)
-    return bool(claimed)
+        ).update(claimed_at=now, claim_token=token, attempts=F("attempts") + 1)
+    return token if claimed else None
+
+
+class ClaimLost(Exception):
+    """Another worker took the item over: this one must stop and record nothing."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One worker's hold on one item."""
+
+    item: SyncItem
+    token: str
+
+    def owned(self):
+        return SyncItem.objects.filter(pk=self.item.pk, claim_token=self.token)
+
+    def keep_alive(self, waiting_until: float | None) -> None:
+        """Renew the claim (so the sweeper sees a live worker) and show until when the
+        item waits for LaunchDarkly's rate limit; ClaimLost when it was taken over."""
+        until = datetime.fromtimestamp(waiting_until, tz=UTC) if waiting_until else None
+        if not self.owned().update(claimed_at=timezone.now(), next_attempt_at=until):
+            raise ClaimLost(self.item.pk)
+
+
+def _target_refusal(item: SyncItem, connection: LaunchDarklyConnection) -> str:
+    """Why the item may not be sent through the connection as it is now, or ""."""
+    run = item.run
+    planned = (run.instance, run.account_id, run.project_key)
+    if planned != target_of(connection) or item.mapping.project_key != connection.project_key:
+        return (
+            "Cancelled: it was planned for another LaunchDarkly account or project than "
+            "the one the workspace is connected to now."
+        )
+    return ""
 
 
 def item_run(*, item_id: int) -> str | None:
     """Bring one item to LaunchDarkly. Returns its new status, or None when another
-    delivery of the same task has it (or had it)."""
-    if not _claim(item_id):
+    delivery of the same task has it (or had it, or took it over meanwhile)."""
+    token = _claim(item_id)
+    if token is None:
         return None
-    item = SyncItem.objects.select_related("mapping__source_event").get(pk=item_id)
+    item = SyncItem.objects.select_related("mapping__source_event", "run").get(pk=item_id)
+    claim = Claim(item=item, token=token)
     connection = LaunchDarklyConnection.objects.first()
     if connection is None or not connection.is_usable:
         return _settle(
-            item, ItemStatus.PAUSED, message="Waiting for LaunchDarkly to be reconnected."
+            claim, ItemStatus.PAUSED, message="Waiting for LaunchDarkly to be reconnected."
         )
-    gate = Gate(connection=connection, on_wait=lambda until: _show_waiting(item, until))
+    if refusal := _target_refusal(item, connection):
+        return _settle(claim, ItemStatus.CANCELLED, message=refusal)
+    # The threads pool cannot enforce Celery's time limits, so the item keeps its own:
+    # no call starts after it, and SYNC_STALE_CLAIM_S leaves room for one call more.
+    gate = Gate(
+        connection=connection,
+        keep_alive=claim.keep_alive,
+        deadline=time.monotonic() + settings.SYNC_ITEM_TIME_LIMIT_S,
+    )
     try:
         outcome = reconcile(mapping=item.mapping, action=item.action, call=gate.call)
+    except ClaimLost:
+        log.warning("sync item %s: claim taken over by another worker; stopping", item.pk)
+        return None
     except MustWait as wait:
         # Being rate limited is a pause, not a failure: the attempt does not count.
         return _settle(
-            item,
+            claim,
             ItemStatus.WAITING,
             attempts=item.attempts - 1,
             next_attempt_at=datetime.fromtimestamp(wait.until, tz=UTC),
             message="Waiting for LaunchDarkly's rate limit.",
         )
+    except TargetGone as exc:
+        return _settle(claim, ItemStatus.CANCELLED, message=f"Cancelled: {exc}")
     except ConnectionUnusable as exc:
-        return _settle(item, ItemStatus.PAUSED, attempts=item.attempts - 1, message=str(exc))
+        return _settle(claim, ItemStatus.PAUSED, attempts=item.attempts - 1, message=str(exc))
+    except OutOfTime as exc:
+        return _failed_call(claim, errors.Timeout(str(exc)))
     except errors.LaunchDarklyError as exc:
-        return _failed_call(item, exc)
+        return _failed_call(claim, exc)
     except SoftTimeLimitExceeded:
-        return _failed_call(item, errors.Timeout("The worker's time limit for the item ran out."))
+        return _failed_call(claim, errors.Timeout("The worker's time limit for the item ran out."))
     except (RedisError, LockTimeout, OperationalError) as exc:
         # Shared state is away for a moment (a Redis restart, a busy lock, SQLite's
         # "database is locked" under many writers): not the item's fault, so try again
         # soon; the attempt does not count.
         log.warning("sync item %s: shared state unavailable (%s); retrying", item.pk, exc)
         return _settle(
-            item,
+            claim,
             ItemStatus.RETRYING,
             attempts=item.attempts - 1,
             next_attempt_at=timezone.now() + timedelta(seconds=_backoff_s(1) + 1),
@@ -238,15 +355,8 @@ def item_run(*, item_id: int) -> str | None:
     except Exception:
         # A bug, not LaunchDarkly: fail the item visibly instead of retrying forever.
         log.exception("sync item %s failed unexpectedly", item.pk)
-        return _settle(item, ItemStatus.FAILED, message="Internal error; see the worker's log.")
-    return _succeeded(item, outcome)
-
-
-def _show_waiting(item: SyncItem, until: float) -> None:
-    # Shown on the status page while the worker waits for the window to reset.
-    SyncItem.objects.filter(pk=item.pk).update(
-        next_attempt_at=datetime.fromtimestamp(until, tz=UTC)
-    )
+        return _settle(claim, ItemStatus.FAILED, message="Internal error; see the worker's log.")
+    return _succeeded(claim, outcome)
 
 
 def _backoff_s(attempt: int) -> float:
@@ -255,13 +365,14 @@ def _backoff_s(attempt: int) -> float:
     return random.uniform(0, ceiling)
 
 
-def _failed_call(item: SyncItem, exc: errors.LaunchDarklyError) -> str:
+def _failed_call(claim: Claim, exc: errors.LaunchDarklyError) -> str | None:
+    item = claim.item
     detail = {"http_status": exc.status, "code": exc.code or type(exc).__name__}
     message = exc.message
     if exc.retryable and item.attempts < settings.SYNC_MAX_ATTEMPTS:
         delay = _backoff_s(item.attempts)
         return _settle(
-            item,
+            claim,
             ItemStatus.RETRYING,
             message=f"{message} (retrying in {delay:.0f} s)",
             next_attempt_at=timezone.now() + timedelta(seconds=delay),
@@ -269,43 +380,50 @@ def _failed_call(item: SyncItem, exc: errors.LaunchDarklyError) -> str:
         )
     if exc.retryable:
         message = f"Gave up after {item.attempts} attempts: {message}"
-    MetricMapping.objects.filter(pk=item.mapping_id).update(
-        status=MappingStatus.FAILED, status_detail=message
+    return _settle(
+        claim,
+        ItemStatus.FAILED,
+        message=message,
+        mapping={"status": MappingStatus.FAILED, "status_detail": message},
+        **detail,
     )
-    return _settle(item, ItemStatus.FAILED, message=message, **detail)
 
 
-def _succeeded(item: SyncItem, outcome: Outcome) -> str:
+def _succeeded(claim: Claim, outcome: Outcome) -> str | None:
     now = timezone.now()
     if not outcome.done:
-        MetricMapping.objects.filter(pk=item.mapping_id).update(
-            status=MappingStatus.CONFLICT, status_detail=outcome.note
-        )
         return _settle(
-            item, ItemStatus.CONFLICT, message=outcome.note, http_status=409, code="conflict"
+            claim,
+            ItemStatus.CONFLICT,
+            message=outcome.note,
+            http_status=409,
+            code="conflict",
+            mapping={"status": MappingStatus.CONFLICT, "status_detail": outcome.note},
         )
     if outcome.deleted:
-        MetricMapping.objects.filter(pk=item.mapping_id).update(
-            status=MappingStatus.DELETED,
-            status_detail=outcome.note,
-            applied_hash="",
-            last_synced_at=now,
-        )
+        mapping = {
+            "status": MappingStatus.DELETED,
+            "status_detail": outcome.note,
+            "applied_hash": "",
+            "last_synced_at": now,
+        }
     else:
         metric = outcome.metric or {}
-        MetricMapping.objects.filter(pk=item.mapping_id).update(
-            status=MappingStatus.SYNCED,
-            status_detail="",
-            managed=True,
-            applied_hash=outcome.sent_hash,
-            ld_version=metric.get("_version"),
-            last_synced_at=now,
-        )
-    return _settle(item, ItemStatus.DONE, message=outcome.note, http_status=None, code="")
+        mapping = {
+            "status": MappingStatus.SYNCED,
+            "status_detail": "",
+            "managed": True,
+            "applied_hash": outcome.sent_hash,
+            "ld_version": metric.get("_version"),
+            "last_synced_at": now,
+        }
+    return _settle(
+        claim, ItemStatus.DONE, message=outcome.note, http_status=None, code="", mapping=mapping
+    )
 
 
 def _settle(
-    item: SyncItem,
+    claim: Claim,
     status: str,
     *,
     message: str = "",
@@ -313,7 +431,10 @@ def _settle(
     next_attempt_at: datetime | None = None,
     http_status: int | None = None,
     code: str = "",
-) -> str:
+    mapping: dict | None = None,
+) -> str | None:
+    """Record the outcome, only if this worker still holds the claim (compare and
+    set on its token); None when the claim was taken over and nothing was recorded."""
     finished = status in FINISHED_STATUSES
     fields = {
         "status": status,
@@ -321,6 +442,7 @@ def _settle(
         "next_attempt_at": next_attempt_at,
         "finished_at": timezone.now() if finished else None,
         "claimed_at": None,
+        "claim_token": "",
     }
     if http_status is not None:
         fields["last_http_status"] = http_status
@@ -331,9 +453,18 @@ def _settle(
         fields["note"] = message[:300]
     if attempts is not None:
         fields["attempts"] = max(attempts, 0)
-    SyncItem.objects.filter(pk=item.pk).update(**fields)
+    with transaction.atomic():
+        if not claim.owned().update(**fields):
+            log.warning(
+                "sync item %s: claim taken over; this worker's outcome (%s) is discarded",
+                claim.item.pk,
+                status,
+            )
+            return None
+        if mapping:
+            MetricMapping.objects.filter(pk=claim.item.mapping_id).update(**mapping)
     if finished:
-        _finish_run_if_done(item.run_id)
+        _finish_run_if_done(claim.item.run_id)
     return status
 
 
@@ -361,7 +492,7 @@ def sweep_stale_claims() -> list[int]:
     workspaces on purpose). Returns the workspaces that have work to pump."""
     stale = timezone.now() - timedelta(seconds=settings.SYNC_STALE_CLAIM_S)
     SyncItem.objects.unscoped().filter(status__in=ACTIVE_STATUSES, claimed_at__lt=stale).update(
-        status=ItemStatus.PENDING, claimed_at=None
+        status=ItemStatus.PENDING, claimed_at=None, claim_token=""
     )
     return list(
         SyncItem.objects.unscoped()

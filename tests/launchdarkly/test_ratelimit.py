@@ -83,3 +83,24 @@ def test_wait__reset_in_the_past__still_waits_a_little():
 
 def test_wait__absurd_headers__capped():
     assert RateLimitInfo(retry_after_s=86_400, reset_at=NOW + 86_400).wait_s(NOW) == MAX_WAIT_S
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Ratelimit-Reset": str(int((NOW + 10 * 365 * 86_400) * 1000))},  # ten years
+        {"X-Ratelimit-Reset": "1e15"},  # year 33658
+        {"Retry-After": "99999999"},
+        {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"},
+    ],
+)
+def test_parse__reset_or_retry_after_absurdly_far__marked_absurd_values_dropped(headers):
+    info = parse_rate_limit_headers({**headers, "X-Ratelimit-Route-Remaining": "0"}, NOW)
+    assert info.absurd and "ahead" in info.absurd
+    assert (info.reset_at, info.retry_after_s, info.route_remaining) == (None, None, None)
+
+
+def test_clamp_wait__bounds_every_wait():
+    from connector.launchdarkly.ratelimit import clamp_wait
+
+    assert clamp_wait(-5) == 0 and clamp_wait(3) == 3 and clamp_wait(1e12) == MAX_WAIT_S

@@ -23,6 +23,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.utils.dateparse import parse_datetime
@@ -42,6 +43,11 @@ VALUE_PROPERTIES = {
     "duration_ms": "ms",
     "duration": "s",
 }
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return (parts.scheme.lower(), parts.netloc.lower())
 
 
 def _when(value: Any) -> datetime | None:
@@ -70,7 +76,11 @@ class PostHogAdapter:
     def _pages(self, url: str, params: dict[str, Any] | None = None) -> Iterator[dict]:
         for _ in range(MAX_PAGES):
             try:
-                response = self.session.get(url, params=params, timeout=TIMEOUT)
+                # A redirect is not followed either: requests would keep the key on
+                # a same-host redirect to another scheme or port.
+                response = self.session.get(
+                    url, params=params, timeout=TIMEOUT, allow_redirects=False
+                )
             except requests.RequestException as exc:
                 raise AdapterError(f"PostHog did not answer: {type(exc).__name__}") from None
             if response.status_code in (401, 403):
@@ -92,6 +102,9 @@ class PostHogAdapter:
             url, params = page.get("next"), None  # `next` carries its own query string
             if not url:
                 return
+            if not isinstance(url, str) or _origin(url) != _origin(self.base_url):
+                # The personal API key goes to the configured host and nowhere else.
+                raise AdapterError("PostHog's next page is on another host; not followed.")
         raise AdapterError(f"PostHog kept paginating past {MAX_PAGES} pages")
 
     def _project_url(self, resource: str) -> str:

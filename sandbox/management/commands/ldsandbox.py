@@ -31,6 +31,11 @@ class Command(BaseCommand):
             default=10.0,
             help="rate-limit window, seconds (LaunchDarkly's is 10)",
         )
+        parser.add_argument(
+            "--no-refresh-rotation",
+            action="store_true",
+            help="answer refreshes without a new refresh token (RFC 6749 §6 allows it)",
+        )
         parser.add_argument("--oauth-client-id", default=settings.LAUNCHDARKLY_OAUTH_CLIENT_ID)
         parser.add_argument(
             "--oauth-client-secret", default=settings.LAUNCHDARKLY_OAUTH_CLIENT_SECRET
@@ -45,6 +50,7 @@ class Command(BaseCommand):
             token_ttl=options["token_ttl"],
             code_ttl=options["code_ttl"],
             rate_window_s=options["rate_window"],
+            rotate_refresh_tokens=not options["no_refresh_rotation"],
             oauth_client=OAuthClientSeed(
                 client_id=options["oauth_client_id"],
                 client_secret=options["oauth_client_secret"],
