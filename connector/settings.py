@@ -31,7 +31,11 @@ else:
     SECRET_KEY = env.str("SECRET_KEY", default="dev-only-secret-key-not-for-production-0123456789")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
-PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Development defaults below serve `make run`; in production they are empty, and the
+# system checks of connector/web/checks.py refuse them (and the development ones).
+PUBLIC_URL = env.str("PUBLIC_URL", default="" if PRODUCTION else "http://127.0.0.1:8000").rstrip(
+    "/"
+)
 SOURCE_PRODUCT_NAME = env.str("SOURCE_PRODUCT_NAME", default="Acme")
 
 INSTALLED_APPS = [
@@ -224,7 +228,12 @@ SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=6)
 SYNC_BACKOFF_BASE_S = env.float("SYNC_BACKOFF_BASE_S", default=2.0)
 SYNC_BACKOFF_CAP_S = env.float("SYNC_BACKOFF_CAP_S", default=300.0)
 # A claim older than this belongs to a worker that died: the sweeper frees the item.
+# Live workers renew their claim before every call and while they wait.
 SYNC_STALE_CLAIM_S = env.int("SYNC_STALE_CLAIM_S", default=150)
+# An item's own time limit: no LaunchDarkly call starts after it (the threads pool the
+# workers use cannot enforce Celery's time limits). It plus one call's timeouts must
+# stay under SYNC_STALE_CLAIM_S; a system check says so when it does not.
+SYNC_ITEM_TIME_LIMIT_S = env.float("SYNC_ITEM_TIME_LIMIT_S", default=100.0)
 # Rate-limit waits up to this long are slept in the worker (precise, no broker trip);
 # longer ones reschedule the item.
 SYNC_MAX_INLINE_WAIT_S = env.float("SYNC_MAX_INLINE_WAIT_S", default=11.0)
@@ -235,9 +244,11 @@ SYNC_READ_TIMEOUT_S = env.float("SYNC_READ_TIMEOUT_S", default=20.0)
 # --- LaunchDarkly ---------------------------------------------------------------------
 LAUNCHDARKLY_BASE_URL = env.str("LAUNCHDARKLY_BASE_URL", default="")
 LAUNCHDARKLY_EVENTS_URL = env.str("LAUNCHDARKLY_EVENTS_URL", default="")
-LAUNCHDARKLY_OAUTH_CLIENT_ID = env.str("LAUNCHDARKLY_OAUTH_CLIENT_ID", default="connector-dev")
+LAUNCHDARKLY_OAUTH_CLIENT_ID = env.str(
+    "LAUNCHDARKLY_OAUTH_CLIENT_ID", default="" if PRODUCTION else "connector-dev"
+)
 LAUNCHDARKLY_OAUTH_CLIENT_SECRET = env.str(
-    "LAUNCHDARKLY_OAUTH_CLIENT_SECRET", default="connector-dev-secret"
+    "LAUNCHDARKLY_OAUTH_CLIENT_SECRET", default="" if PRODUCTION else "connector-dev-secret"
 )
 LAUNCHDARKLY_AUTHORIZE_ORIGINS = [
     "https://app.launchdarkly.com",
@@ -276,7 +287,9 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_URL])
+    CSRF_TRUSTED_ORIGINS = env.list(
+        "CSRF_TRUSTED_ORIGINS", default=[PUBLIC_URL] if PUBLIC_URL else []
+    )
 
 # Enforced CSP: no inline script or style anywhere, so every page's JS and CSS are files.
 CONTENT_SECURITY_POLICY = {

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,20 +27,80 @@ def manage(*args, **env):
     )
 
 
-def test_check_deploy__production_settings__no_warning():
-    result = manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        DJANGO_ENV="production",
-        SECRET_KEY="x" * 20 + Fernet.generate_key().decode(),
-        ALLOWED_HOSTS="connector.example.com",
-        PUBLIC_URL="https://connector.example.com",
-        TOKEN_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+def production_env(**overrides):
+    """Everything production needs, set to values of its own; `None` leaves one out."""
+    env = {
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": "x" * 20 + Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "connector.example.com",
+        "PUBLIC_URL": "https://connector.example.com",
+        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "LAUNCHDARKLY_OAUTH_CLIENT_ID": "partner-client-id",
+        "LAUNCHDARKLY_OAUTH_CLIENT_SECRET": "partner-client-secret-from-launchdarkly",
+        **overrides,
+    }
+    return {name: value for name, value in env.items() if value is not None}
+
+
+def check_deploy(env):
+    base = {
+        k: v
+        for k, v in clean_environ().items()
+        if k not in ("PUBLIC_URL", "TOKEN_ENCRYPTION_KEYS") and not k.startswith("LAUNCHDARKLY_")
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
+
+
+def test_check_deploy__production_settings__no_warning():
+    result = check_deploy(production_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+DEVELOPMENT_KEY = "ZGV2LW9ubHktZmVybmV0LWtleS1ub3QtZm9yLXByb2Q="
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "says"),
+    [
+        ({"TOKEN_ENCRYPTION_KEYS": None}, "connector.E001", "TOKEN_ENCRYPTION_KEYS is not set"),
+        (
+            {"TOKEN_ENCRYPTION_KEYS": f"{Fernet.generate_key().decode()},{DEVELOPMENT_KEY}"},
+            "connector.E002",
+            "public development key",
+        ),
+        ({"LAUNCHDARKLY_OAUTH_CLIENT_ID": None}, "connector.E003", "OAUTH_CLIENT_ID"),
+        ({"LAUNCHDARKLY_OAUTH_CLIENT_SECRET": None}, "connector.E004", "OAUTH_CLIENT_SECRET"),
+        (
+            {"LAUNCHDARKLY_OAUTH_CLIENT_SECRET": "connector-dev-secret"},
+            "connector.E004",
+            "sandbox's public secret",
+        ),
+        ({"PUBLIC_URL": None}, "connector.E005", "not empty"),
+        ({"PUBLIC_URL": "http://127.0.0.1:8000"}, "connector.E005", "http://127.0.0.1:8000"),
+    ],
+    ids=[
+        "no-encryption-key",
+        "development-key",
+        "no-client-id",
+        "no-client-secret",
+        "sandbox-secret",
+        "no-public-url",
+        "loopback-public-url",
+    ],
+)
+def test_check_deploy__unsafe_default__refused_with_a_clear_message(overrides, error, says):
+    result = check_deploy(production_env(**overrides))
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert error in output and says in output, output
 
 
 def test_production_settings__no_secret_key__refuses_to_start():
