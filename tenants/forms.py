@@ -7,7 +7,12 @@ from django.core.exceptions import ValidationError
 
 from tenants import throttle
 from tenants.models import Role, User
-from tenants.services import validate_new_slug
+from tenants.services import (
+    RoleChangeRefused,
+    check_may_grant,
+    grantable_roles,
+    validate_new_slug,
+)
 
 
 class SignUpForm(forms.Form):
@@ -74,10 +79,36 @@ class SignInForm(AuthenticationForm):
         return cleaned
 
 
-class InvitationForm(forms.Form):
+class _GrantForm(forms.Form):
+    """A form whose role field offers only the roles the acting member may give, and
+    says which rule refuses any other."""
+
+    role = forms.ChoiceField(
+        choices=Role.choices,
+        initial=Role.MEMBER,
+        error_messages={"invalid_choice": "Choose a role: owner, admin or member."},
+    )
+
+    def __init__(self, *args, actor_role: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.actor_role = actor_role
+        self.fields["role"].widget.choices = [
+            (role.value, role.label) for role in grantable_roles(actor_role)
+        ]
+
+    def clean_role(self) -> str:
+        role = self.cleaned_data["role"]
+        try:
+            check_may_grant(self.actor_role, role)
+        except RoleChangeRefused as exc:
+            raise ValidationError(str(exc), code="not_grantable") from exc
+        return role
+
+
+class InvitationForm(_GrantForm):
     email = forms.EmailField()
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+    field_order = ["email", "role"]
 
 
-class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=Role.choices)
+class RoleForm(_GrantForm):
+    pass

@@ -9,14 +9,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from connector.mail import send_safe_mail
 from tenants.models import (
     RESERVED_SLUGS,
+    ROLE_RANK,
     AuditEvent,
     Invitation,
     Membership,
@@ -34,6 +35,29 @@ class InvitationInvalid(Exception):
 
 class RoleChangeRefused(Exception):
     """The role change would break a rule; the message says which, for the user."""
+
+
+def grantable_roles(actor_role: str) -> list[Role]:
+    """The roles someone with `actor_role` may give, highest first: none for a member,
+    never one above their own (so only an owner gives owner)."""
+    if actor_role == Role.MEMBER:
+        return []
+    return [role for role in Role if ROLE_RANK[role] <= ROLE_RANK[Role(actor_role)]]
+
+
+def check_may_grant(actor_role: str | None, role: str) -> None:
+    """The one rule every role-granting path applies (invite, accept, change role)."""
+    if actor_role is None or actor_role == Role.MEMBER:
+        raise RoleChangeRefused("Only admins and owners can give roles.")
+    if role not in grantable_roles(actor_role):
+        if role == Role.OWNER:
+            raise RoleChangeRefused("Only an owner can grant or remove the owner role.")
+        raise RoleChangeRefused("You cannot give a role above your own.")
+
+
+def _role_in(tenant: Tenant, user: User | None) -> str | None:
+    membership = Membership.objects.filter(tenant=tenant, user=user).first() if user else None
+    return membership.role if membership else None
 
 
 def audit_record(
@@ -89,8 +113,10 @@ def _hash_token(raw: str) -> str:
 @transaction.atomic
 def invitation_create(*, actor: User, email: str, role: str) -> tuple[Invitation, str]:
     """Invite someone to the workspace in scope; returns the invitation and its raw token
-    (which only ever travels in the email)."""
+    (which only ever travels in the email). Raises RoleChangeRefused for a role the
+    actor may not give."""
     tenant = current_tenant()
+    check_may_grant(_role_in(tenant, actor), role)
     email = email.strip().lower()
     if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
         raise ValidationError("This person is already a member of the workspace.")
@@ -116,9 +142,7 @@ def invitation_create(*, actor: User, email: str, role: str) -> tuple[Invitation
         },
     )
     transaction.on_commit(
-        lambda: send_mail(
-            f"You are invited to {tenant.name}", body, settings.DEFAULT_FROM_EMAIL, [email]
-        )
+        lambda: send_safe_mail(subject=f"You are invited to {tenant.name}", body=body, to=[email])
     )
     return invitation, raw_token
 
@@ -155,6 +179,16 @@ def invitation_accept(*, raw_token: str, user: User) -> Membership:
             f"This invitation is for {invitation.email}. Sign in with that address to accept it."
         )
     tenant = invitation.tenant
+    # The grant happens now, so the inviter must still be allowed to make it: an admin
+    # demoted (or gone) since sending the link no longer hands out admin.
+    try:
+        check_may_grant(_role_in(tenant, invitation.invited_by), invitation.role)
+    except RoleChangeRefused as exc:
+        raise InvitationInvalid(
+            "This invitation is no longer valid: whoever sent it can no longer give the "
+            f"{invitation.get_role_display().lower()} role. Ask the workspace's admin for a "
+            "new one."
+        ) from exc
     membership, created = Membership.objects.get_or_create(
         user=user, tenant=tenant, defaults={"role": invitation.role}
     )
@@ -175,7 +209,8 @@ def invitation_accept(*, raw_token: str, user: User) -> Membership:
 def membership_change_role(*, actor: Membership, membership: Membership, role: str) -> Membership:
     """Change a member's role in the workspace in scope, by an admin or owner.
 
-    Only owners make or unmake owners, and a workspace always keeps one owner."""
+    The actor must be allowed to give both the member's current role and the new one
+    (so only owners make or unmake owners), and a workspace always keeps one owner."""
     tenant = current_tenant()
     # Re-read under a lock: two admins demoting the last two owners at once must not both win.
     membership = (
@@ -183,8 +218,10 @@ def membership_change_role(*, actor: Membership, membership: Membership, role: s
         .select_related("user")
         .get(pk=membership.pk, tenant=tenant)
     )
-    if Role.OWNER in (role, membership.role) and actor.role != Role.OWNER:
-        raise RoleChangeRefused("Only an owner can grant or remove the owner role.")
+    # The actor's role as it is now, not as it was when their page was rendered.
+    actor_role = _role_in(tenant, actor.user)
+    check_may_grant(actor_role, membership.role)
+    check_may_grant(actor_role, role)
     if membership.role == Role.OWNER and role != Role.OWNER:
         owners = Membership.objects.select_for_update().filter(tenant=tenant, role=Role.OWNER)
         if len(owners) <= 1:

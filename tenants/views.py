@@ -105,23 +105,34 @@ def workspace(request: HttpRequest) -> HttpResponse:
     return render(request, "tenants/workspace.html", {})
 
 
-@workspace_view()
-def members(request: HttpRequest) -> HttpResponse:
+def _members_page(
+    request: HttpRequest, invitation_form: InvitationForm | None = None, status: int = 200
+) -> HttpResponse:
+    actor_role = request.membership.role
+    grantable = services.grantable_roles(actor_role)
     return render(
         request,
         "tenants/members.html",
         {
             "members": selectors.members_of(tenant=request.workspace),
-            "invitation_form": InvitationForm(),
-            "roles": Role.choices,
+            "invitation_form": invitation_form or InvitationForm(actor_role=actor_role),
+            "roles": [(role.value, role.label) for role in grantable],
+            # A member whose role the actor may not give is shown, not editable.
+            "editable_roles": [role.value for role in grantable],
         },
+        status=status,
     )
+
+
+@workspace_view()
+def members(request: HttpRequest) -> HttpResponse:
+    return _members_page(request)
 
 
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
 def member_invite(request: HttpRequest) -> HttpResponse:
-    form = InvitationForm(request.POST)
+    form = InvitationForm(request.POST, actor_role=request.membership.role)
     if form.is_valid():
         try:
             services.invitation_create(
@@ -129,28 +140,21 @@ def member_invite(request: HttpRequest) -> HttpResponse:
             )
         except ValidationError as exc:
             form.add_error("email", exc)
+        except services.RoleChangeRefused as exc:
+            form.add_error("role", str(exc))
         else:
             messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
             return redirect("tenants:members", slug=request.workspace.slug)
-    return render(
-        request,
-        "tenants/members.html",
-        {
-            "members": selectors.members_of(tenant=request.workspace),
-            "invitation_form": form,
-            "roles": Role.choices,
-        },
-        status=400,
-    )
+    return _members_page(request, invitation_form=form, status=400)
 
 
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
 def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
     target = get_object_or_404(selectors.members_of(tenant=request.workspace), pk=membership_id)
-    form = RoleForm(request.POST)
+    form = RoleForm(request.POST, actor_role=request.membership.role)
     if not form.is_valid():
-        messages.error(request, "Choose a role: owner, admin or member.")
+        messages.error(request, " ".join(form.errors["role"]))
         return redirect("tenants:members", slug=request.workspace.slug)
     try:
         changed = services.membership_change_role(
