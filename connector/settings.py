@@ -108,6 +108,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenants.User"
+# The only backend: every door that signs people in is throttled (tenants/throttle.py).
+AUTHENTICATION_BACKENDS = ["tenants.throttle.ThrottledModelBackend"]
 LOGIN_URL = "tenants:login"
 LOGIN_REDIRECT_URL = "tenants:home"
 LOGOUT_REDIRECT_URL = "tenants:login"
@@ -217,6 +219,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "tenants.invitations_purge_expired",
         "schedule": 24 * 60 * 60,
     },
+    "purge-signin-counters": {"task": "tenants.signin_counters_purge", "schedule": 60 * 60},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -308,8 +311,10 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Sign-in throttle: after SOFT failures, each further attempt must wait longer;
-# after HARD failures, the account or address is refused for LOCKOUT seconds.
+# Sign-in throttle, per account from one address (an address: 3 times as lenient):
+# after SOFT failures each further attempt must wait longer; after HARD failures that
+# address is refused for LOCKOUT seconds, and counts expire LOCKOUT seconds after the
+# first failure.
 SIGNIN_THROTTLE_SOFT = env.int("SIGNIN_THROTTLE_SOFT", default=3)
 SIGNIN_THROTTLE_HARD = env.int("SIGNIN_THROTTLE_HARD", default=10)
 SIGNIN_THROTTLE_LOCKOUT_S = env.int("SIGNIN_THROTTLE_LOCKOUT_S", default=15 * 60)

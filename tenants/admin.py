@@ -4,7 +4,12 @@ workspaces on purpose (operators see every workspace), hence `.unscoped()`."""
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from tenants.forms import AdminSignInForm
 from tenants.models import AuditEvent, Invitation, Membership, Tenant, User
+
+# The admin's sign-in goes through the same throttle as every other; this form only
+# makes it say so.
+admin.site.login_form = AdminSignInForm
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 
-from tenants import throttle
 from tenants.models import Role, User
 from tenants.services import (
     RoleChangeRefused,
@@ -59,24 +60,25 @@ class WorkspaceForm(forms.Form):
         return slug
 
 
-class SignInForm(AuthenticationForm):
-    """Django's sign-in form, throttled per account and per address."""
+class _SaysWhenThrottled:
+    """For sign-in forms: the throttle (an authentication backend) leaves its refusal
+    on the request; say how long to wait instead of "wrong password"."""
 
+    request: HttpRequest | None
+
+    def get_invalid_login_error(self) -> ValidationError:
+        refusal = getattr(self.request, "signin_refusal", None)
+        if refusal is not None:
+            return ValidationError(refusal.message, code="throttled")
+        return super().get_invalid_login_error()  # type: ignore[misc]
+
+
+class SignInForm(_SaysWhenThrottled, AuthenticationForm):
     username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
 
-    def clean(self) -> dict:
-        email = self.cleaned_data.get("username") or ""
-        address = throttle.client_address(self.request) if self.request else ""
-        refusal = throttle.check(email=email, address=address)
-        if refusal:
-            raise ValidationError(refusal.message, code="throttled")
-        try:
-            cleaned = super().clean()
-        except ValidationError:
-            throttle.record_failure(email=email, address=address)
-            raise
-        throttle.record_success(email=email, address=address)
-        return cleaned
+
+class AdminSignInForm(_SaysWhenThrottled, AdminAuthenticationForm):
+    pass
 
 
 class _GrantForm(forms.Form):

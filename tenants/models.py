@@ -136,3 +136,20 @@ class AuditEvent(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target}"
+
+
+class SignInCounter(models.Model):
+    """Failed sign-ins counted for one scope (an account from one address, or one
+    address), so every web process sees the same count. `key` is a hash: the table
+    holds no email address. Not tenant-scoped: sign-in happens before any workspace."""
+
+    key = models.CharField(max_length=64, unique=True)
+    # The account's hash for an account's scope, so a password reset can clear them all.
+    account = models.CharField(max_length=64, blank=True, db_index=True)
+    failures = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField()
+    # No attempt in this scope before this moment (the soft steps, then the lockout).
+    next_attempt_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.failures} failures since {self.window_started_at:%Y-%m-%d %H:%M}"

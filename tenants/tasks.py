@@ -5,6 +5,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from tenants import throttle
 from tenants.models import Invitation
 
 EXPIRED_INVITATION_RETENTION = timedelta(days=30)
@@ -19,3 +20,8 @@ def invitations_purge_expired() -> int:
         Invitation.objects.unscoped().filter(accepted_at=None, expires_at__lt=cutoff).delete()
     )
     return deleted
+
+
+@shared_task(name="tenants.signin_counters_purge")
+def signin_counters_purge() -> int:
+    return throttle.forget_closed_windows()

@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
-from tenants import selectors, services
+from tenants import selectors, services, throttle
 from tenants.forms import InvitationForm, RoleForm, SignInForm, SignUpForm, WorkspaceForm
 from tenants.models import Role
 from tenants.scope import tenant_scope
@@ -45,6 +47,31 @@ def workspace_view(minimum_role: str = Role.MEMBER) -> Callable:
     return decorator
 
 
+class PasswordResetView(auth_views.PasswordResetView):
+    """The reset link is built from PUBLIC_URL: the Host header is the requester's to
+    choose, and a link to their host would hand them the victim's reset token."""
+
+    template_name = "tenants/password_reset.html"
+    email_template_name = "tenants/email/password_reset.txt"
+    subject_template_name = "tenants/email/password_reset_subject.txt"
+    success_url = reverse_lazy("tenants:password_reset_done")
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        self.extra_email_context = {"public_url": settings.PUBLIC_URL}
+        return super().form_valid(form)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "tenants/password_reset_confirm.html"
+    success_url = reverse_lazy("tenants:password_reset_complete")
+
+    def form_valid(self, form: SetPasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        # The owner proved it through their mailbox: lift every sign-in pause.
+        throttle.forget_account(email=form.user.email)
+        return response
+
+
 class SignInView(auth_views.LoginView):
     form_class = SignInForm
     template_name = "tenants/signin.html"
@@ -67,7 +94,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user)
             messages.success(request, f"Welcome! Your workspace {tenant.name} is ready.")
             next_url = request.GET.get("next", "")
             if next_url.startswith("/invitations/"):

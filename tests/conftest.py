@@ -15,7 +15,7 @@ def _clear_shared_state(settings):
 
 @pytest.fixture(autouse=True)
 def _clean_shared_state(settings):
-    # Shared state (sign-in throttle, LaunchDarkly rate budgets keyed by the sandbox's
+    # Shared state (LaunchDarkly rate budgets keyed by the sandbox's
     # fixed account ids) must not leak from one test into the next.
     _clear_shared_state(settings)
     yield
