@@ -2,7 +2,8 @@
 
 `Authorization: Bearer <key>`: the key alone determines the workspace, so a request
 can only ever read or write the catalog of the key's own workspace. No session and
-no cookie is involved, which is why the API views are CSRF-exempt.
+no cookie is involved, which is why the API needs no CSRF token (django-ninja
+exempts its views; only its cookie-based auth classes check CSRF).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import wraps
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from ninja.security import HttpBearer
 
 from connector.sources.models import ApiKey
 from connector.sources.services import api_key_hash
@@ -23,17 +25,16 @@ from tenants.scope import tenant_scope
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
-def unauthorized(reason: str) -> JsonResponse:
+def unauthorized() -> JsonResponse:
+    reason = "Send a valid, unrevoked workspace API key as 'Authorization: Bearer <key>'."
     response = JsonResponse({"errors": [{"field": "Authorization", "reason": reason}]}, status=401)
     # RFC 6750 section 3: a 401 names the scheme the client must use.
     response["WWW-Authenticate"] = 'Bearer realm="api", error="invalid_token"'
     return response
 
 
-def api_key_from_request(request: HttpRequest) -> ApiKey | None:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, raw_key = header.partition(" ")
-    if scheme.lower() != "bearer" or not raw_key.strip():
+def api_key_from_token(raw_key: str) -> ApiKey | None:
+    if not raw_key.strip():
         return None
     # Keys are looked up across workspaces on purpose: the key is what picks one.
     api_key = (
@@ -51,18 +52,27 @@ def api_key_from_request(request: HttpRequest) -> ApiKey | None:
     return api_key
 
 
-def api_key_required(view: Callable) -> Callable:
-    """Run the view in the scope of the API key's workspace, or answer 401."""
+class ApiKeyAuth(HttpBearer):
+    """`request.auth` becomes the workspace's `ApiKey`; no key, or an unknown or
+    revoked one, raises ninja's AuthenticationError (answered by `unauthorized`)."""
+
+    openapi_description = "A workspace API key, shown once when it is created."
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
+        return api_key_from_token(token)
+
+
+def in_api_key_scope(view: Callable[..., object]) -> Callable[..., object]:
+    """Run an operation in the scope of its API key's workspace. An operation without
+    a key (the public OpenAPI document) runs with no workspace, so a catalog query
+    there raises instead of reading some workspace's rows."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        api_key = api_key_from_request(request)
+    def scoped(request: HttpRequest, *args, **kwargs) -> HttpResponse | object:
+        api_key = getattr(request, "auth", None)
         if api_key is None:
-            return unauthorized(
-                "Send a valid, unrevoked workspace API key as 'Authorization: Bearer <key>'."
-            )
-        request.api_key = api_key  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
         with tenant_scope(api_key.tenant):
             return view(request, *args, **kwargs)
 
-    return wrapped
+    return scoped

@@ -1,8 +1,8 @@
 """`/api/v1/`: the connector's HTTP API, authenticated by workspace API keys."""
 
-from django.urls import path, register_converter
+from django.urls import URLPattern, register_converter
 
-from connector.sources import api
+from connector.sources.api import api
 
 
 class EventKeyConverter:
@@ -20,14 +20,17 @@ class EventKeyConverter:
         return value
 
 
+# Before `api.urls`: its route `events/{event_key:key}` names this converter.
 register_converter(EventKeyConverter, "event_key")
 
 app_name = "api"
 
-urlpatterns = [
-    path("openapi.json", api.openapi_json, name="openapi"),
-    path("events", api.events, name="events"),
-    # A fixed path no event key can take: keys live under "events/".
-    path("events:archive", api.events_archive, name="events_archive"),
-    path("events/<event_key:key>", api.event, name="event"),
-]
+# ninja gives one pattern per operation (the methods of a path share its view) and
+# an `api-root` pattern we do not serve: one pattern per name, as the paths are.
+urlpatterns = list(
+    {
+        pattern.name: pattern
+        for pattern in api.urls[0]
+        if isinstance(pattern, URLPattern) and pattern.name != "api-root"
+    }.values()
+)

@@ -4,6 +4,7 @@ import json
 from urllib.parse import quote
 
 import pytest
+from django.test import Client
 
 from connector.sources.api import MAX_BODY_BYTES
 from connector.sources.models import ApiKey, SourceEvent
@@ -343,3 +344,16 @@ def test_events_api__odd_but_valid_offsets__stored_in_utc(api):
     assert results[1]["errors"] == [
         {"field": "last_seen", "reason": "is out of the supported range of date-times"}
     ]
+
+
+def test_events_api__csrf_enforcing_client_with_session__key_alone_suffices(raw_key, owner):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner.user)  # a session cookie, and still no CSRF token needed
+    response = client.post(
+        EVENTS,
+        data=json.dumps({"events": [{"key": "no.csrf"}]}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {raw_key}"},
+    )
+    assert response.status_code == 200
+    assert response.json()["counts"]["created"] == 1

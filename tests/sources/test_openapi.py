@@ -3,6 +3,7 @@ documented operation answers as documented, and schemathesis finds no server err
 
 import itertools
 import json
+import re
 from urllib.parse import quote
 
 import jsonschema
@@ -11,7 +12,9 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.urls import URLResolver, get_resolver
 from hypothesis import HealthCheck, given, settings
+from openapi_spec_validator import validate as validate_spec
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -50,7 +53,8 @@ def validate(document, response, path, method):
 
 def test_openapi__document__is_a_valid_openapi_31_document_of_every_api_route(document):
     assert document["openapi"].startswith("3.1")
-    assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    schemes = document["components"]["securitySchemes"]
+    assert [scheme["scheme"] for scheme in schemes.values()] == ["bearer"]
     assert set(document["paths"]) == {
         "/api/v1/events",
         "/api/v1/events/{key}",
@@ -60,6 +64,27 @@ def test_openapi__document__is_a_valid_openapi_31_document_of_every_api_route(do
     # Every schema in it is itself valid JSON Schema.
     for name, schema in document["components"]["schemas"].items():
         jsonschema.Draft202012Validator.check_schema(schema), name
+
+
+def api_routes(resolver=None, prefix=""):
+    """Every URL pattern under /api/v1/, as an OpenAPI path template."""
+    for entry in (resolver or get_resolver()).url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from api_routes(entry, route)
+        elif route.startswith("api/v1/"):
+            yield "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+
+
+def test_openapi__document__valid_per_openapi_spec_validator_and_covers_every_api_pattern(
+    document,
+):
+    validate_spec(document)
+    routes = set(api_routes())
+    assert routes, "no URL pattern under /api/v1/"
+    assert routes == set(document["paths"])
+    for path in routes:
+        assert document["paths"][path], f"{path} documents no operation"
 
 
 def test_openapi__every_operation__answers_as_documented(client, document, api, api_as):
