@@ -30,6 +30,7 @@ from connector.launchdarkly.errors import (
     UnexpectedRedirect,
 )
 from connector.launchdarkly.ratelimit import RateLimitInfo, parse_rate_limit_headers
+from connector.observability.launchdarkly import Call, launchdarkly_call
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +86,15 @@ class Transport:
     ) -> requests.Response:
         """Send one request; answers 2xx and 4xx, raises for everything else.
 
-        `kwargs` go to `requests.Session.request` (params, json, data).
+        `kwargs` go to `requests.Session.request` (params, json, data). Each call is
+        logged once and counted (connector.observability.launchdarkly).
         """
+        with launchdarkly_call(method, path) as call:
+            return self._send(method, path, call=call, headers=headers, **kwargs)
+
+    def _send(
+        self, method: str, path: str, *, call: Call, headers: dict[str, str], **kwargs: Any
+    ) -> requests.Response:
         url = self.url(path)
         where = f"{method} {urlsplit(url).path}"
         try:
@@ -107,8 +115,8 @@ class Transport:
         except requests.ConnectionError as exc:
             raise TransportError(f"{where}: connection failed ({type(exc).__name__})") from exc
         status = response.status_code
-        logger.debug("LaunchDarkly %s -> %s", where, status)
         rate_limit = parse_rate_limit_headers(response.headers, time.time())
+        call.answered(status, rate_limit)
         if self._on_rate_limit is not None:
             self._on_rate_limit(rate_limit)
         if rate_limit.absurd:
