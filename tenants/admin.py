@@ -22,6 +22,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def get_readonly_fields(self, request, obj=None):
+        # Every field shown read-only, so the page builds no form field: one for a
+        # foreign key to a tenant-owned model would ask its scoped manager, which raises.
+        excluded = set(self.get_exclude(request, obj) or ())
+        return [f.name for f in self.model._meta.fields if f.editable and f.name not in excluded]
+
 
 class UnscopedAdminMixin:
     def get_queryset(self, request):

@@ -64,6 +64,50 @@ def test_check_deploy__production_settings__no_warning():
     assert "no issues" in result.stdout
 
 
+# Production as installed without the `sandbox` extra: neither the sandbox nor its
+# dependencies can be imported.
+WITHOUT_SANDBOX = """
+import sys
+
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("sandbox", "jsonschema"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, NotInstalled())
+import django
+from django.conf import settings
+from django.core.management import call_command
+
+django.setup()
+print("INSTALLED_APPS", *settings.INSTALLED_APPS)
+call_command("check", deploy=True, fail_level="WARNING")
+import connector.urls, connector.wsgi, connector.celery
+"""
+
+
+def test_production_settings__without_the_sandbox_extra__no_sandbox_and_checks_pass():
+    env = production_env(DJANGO_SETTINGS_MODULE="connector.settings")
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SANDBOX],
+        cwd=ROOT,
+        env={**clean_environ(), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    apps = next(line for line in result.stdout.splitlines() if line.startswith("INSTALLED_APPS"))
+    assert "connector.sync" in apps.split() and "sandbox" not in apps.split()
+    assert "no issues" in result.stdout + result.stderr
+
+
+def test_development_settings__sandbox_installed():
+    from django.conf import settings
+
+    assert "sandbox" in settings.INSTALLED_APPS
+
+
 DEVELOPMENT_KEY = "ZGV2LW9ubHktZmVybmV0LWtleS1ub3QtZm9yLXByb2Q="
 
 
