@@ -17,7 +17,7 @@ RUN_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" \
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,sandbox]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
@@ -37,6 +37,8 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy connector tenants sandbox
 
 test: install browser lint
 	$(BIN)/python manage.py makemigrations --check --dry-run

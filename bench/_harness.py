@@ -215,9 +215,9 @@ def workspace_connected(name: str, token: str):
     Membership.objects.create(user=user, tenant=tenant, role=Role.ADMIN)
     with tenant_scope(tenant):
         connection = connection_connect_api_token(
-            user=user, instance="commercial", token=token
+            actor=user, instance="commercial", token=token
         ).connection
-        connection_choose_project(user=user, connection=connection, project_key="default")
+        connection_choose_project(actor=user, connection=connection, project_key="default")
     return tenant, user
 
 
@@ -227,7 +227,7 @@ def plan_for_events(tenant, user, count: int, *, prefix: str = "event", numeric_
     from unittest import mock
 
     from connector.metrics.models import MetricPlan
-    from connector.metrics.plans import Choices, plan_apply
+    from connector.planner.plans import Choices, plan_apply
     from connector.sources.models import SourceEvent, ValueKind
     from tenants.scope import tenant_scope
 
@@ -250,7 +250,7 @@ def plan_for_events(tenant, user, count: int, *, prefix: str = "event", numeric_
             choices=Choices().to_json(),
         )
         with mock.patch("connector.sync.services.sync_run_start"):
-            return plan_apply(plan=plan, user=user)
+            return plan_apply(plan=plan, actor=user)
 
 
 def start(run) -> None:

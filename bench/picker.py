@@ -116,10 +116,10 @@ def median_ms(client: Client, url: str, params: dict | None = None) -> float:
 
 
 def main() -> None:
-    from connector.connections.models import AuthKind, Instance, LaunchDarklyConnection, Status
+    from connector.connections.models import AuthKind, LaunchDarklyConnection, Status
     from connector.metrics.models import MetricMapping, MetricPlan
-    from connector.metrics.plans import PlanAction, plan_compute
-    from connector.metrics.views import _context_kinds_cache_key
+    from connector.planner.plans import PlanAction, plan_compute
+    from connector.planner.views import _context_kinds_cache_key
     from connector.sources.models import SourceEvent
     from connector.sources.services import api_key_create
     from tenants.models import Membership, Role, Tenant, User
@@ -134,7 +134,7 @@ def main() -> None:
     with tenant_scope(tenant):
         _, raw_key = api_key_create(actor=user, name="bench")
         connection = LaunchDarklyConnection(
-            instance=Instance.COMMERCIAL,
+            instance="commercial",
             auth_kind=AuthKind.API_TOKEN,
             status=Status.ACTIVE,
             account_id="bench",
@@ -150,7 +150,7 @@ def main() -> None:
     api = Client()
     web = Client()
     web.force_login(user)
-    picker_url = reverse("metrics:picker", args=[tenant.slug])
+    picker_url = reverse("planner:picker", args=[tenant.slug])
     catalog = definitions(CATALOG)
 
     def make_plan(count: int) -> str:
@@ -168,7 +168,7 @@ def main() -> None:
             plan = MetricPlan.objects.create(
                 created_by=user, selection={"ids": ids}, choices={"tags": ["bench"]}
             )
-        return reverse("metrics:plan", args=[tenant.slug, plan.pk])
+        return reverse("planner:plan", args=[tenant.slug, plan.pk])
 
     def page_queries(plan_url: str) -> dict[str, int]:
         for _ in range(WARMUP):

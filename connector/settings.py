@@ -7,6 +7,7 @@ every transport-security setting `check --deploy` asks for.
 """
 
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -53,10 +54,14 @@ INSTALLED_APPS = [
     "connector.sources",
     "connector.metrics",
     "connector.sync",
-    "sandbox",
 ]
+if not PRODUCTION:
+    # The fake LaunchDarkly of `make run` and the tests (`manage.py ldsandbox`); its
+    # dependencies are the `sandbox` extra, which production does not install.
+    INSTALLED_APPS.append("sandbox")
 
 MIDDLEWARE = [
+    "connector.observability.middleware.RequestContextMiddleware",  # first: every answer
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -170,6 +175,7 @@ else:
 # visibility timeout must exceed it, or Redis redelivers a delayed task early.
 CELERY_MAX_COUNTDOWN_S = 30 * 60
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any]
 if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": CELERY_MAX_COUNTDOWN_S * 2 + 600,
@@ -321,10 +327,44 @@ SIGNIN_THROTTLE_LOCKOUT_S = env.int("SIGNIN_THROTTLE_LOCKOUT_S", default=15 * 60
 
 INVITATION_TTL_DAYS = 7
 
+# --- Observability ----------------------------------------------------------------------
+# `json` (production's default): one JSON object per line, with request_id, workspace,
+# run_id, item_id and task_id when known (connector.observability.context) and the
+# traceback of an exception as exc_info; `plain` (development's): text for people.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
+if LOG_FORMAT not in ("json", "plain"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "connector.observability.context.LogContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# GET /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; empty: no endpoint (404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Error tracking: set, Sentry is initialised (Django and Celery); empty, never imported.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import connector
+    from connector.observability.sentry import sentry_init
+
+    sentry_init(dsn=SENTRY_DSN, environment=DJANGO_ENV, release=connector.__version__)

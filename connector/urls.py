@@ -1,16 +1,18 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from connector.observability import views as observability_views
 from connector.web import views as web_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", web_views.healthz, name="healthz"),
     path("readyz", web_views.readyz, name="readyz"),
+    path("metrics", observability_views.metrics, name="metrics"),
     path("", include("tenants.urls")),
     path("", include("connector.connections.urls")),
     path("", include("connector.sync.urls")),
     path("api/v1/", include("connector.sources.api_urls")),
     path("", include("connector.sources.urls")),
-    path("", include("connector.metrics.urls")),
+    path("", include("connector.planner.urls")),
 ]

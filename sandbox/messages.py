@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +21,7 @@ JSON = "application/json"
 class Request:
     method: str
     target: str  # path plus query string, as sent
-    headers: Mapping[str, str]  # case-insensitive (email.message.Message)
+    headers: Mapping[str, str] | Message  # case-insensitive (email.message.Message)
     body: bytes = b""
     client_ip: str = "127.0.0.1"
 

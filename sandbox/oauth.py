@@ -110,7 +110,7 @@ class OAuthServer:
             except OAuthError as error:
                 query = {"error": error.error, "error_description": error.description}
                 return redirect(_with_query(redirect_uri, {**query, **state_param}))
-            hidden = {
+            hidden: dict[str, str] = {
                 name: params[name]
                 for name in (
                     "response_type",

@@ -50,7 +50,7 @@ class RateLimiter:
         window = math.floor(now / self.window_s)
         reset_at = (window + 1) * self.window_s
         owner = f"ip:{client_ip}" if limits.retry_after_mode else f"account:{account_id}"
-        counters = []
+        counters: list[tuple[str, tuple[str, ...], int]] = []
         if limits.global_per_window is not None:
             counters.append(("Global", (owner,), limits.global_per_window))
         if limits.route_per_window is not None:

@@ -109,6 +109,7 @@ class SandboxServer:
     @property
     def base_url(self) -> str:
         host, port = self.httpd.server_address[:2]
+        assert isinstance(host, str)
         return f"http://{host}:{port}"
 
     def serve_forever(self) -> None:

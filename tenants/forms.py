@@ -39,7 +39,7 @@ class SignUpForm(forms.Form):
         return slug
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         password = cleaned.get("password")
         if password:
             candidate = User(email=cleaned.get("email", ""), name=cleaned.get("name", ""))

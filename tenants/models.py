@@ -38,7 +38,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS = []
 
     def __str__(self) -> str:
         return self.email
@@ -116,16 +116,35 @@ class Invitation(TenantOwnedModel):
     def __str__(self) -> str:
         return f"Invitation of {self.email} to {self.tenant_id}"
 
-    @property
-    def is_pending(self) -> bool:
-        return self.accepted_at is None and self.expires_at > timezone.now()
+
+class AuditAction(models.TextChoices):
+    """Everything the audit log records, in one vocabulary (the values are stored)."""
+
+    WORKSPACE_CREATED = "workspace.created", "Workspace created"
+    USER_SIGNED_UP = "user.signed_up", "Signed up"
+    MEMBER_INVITED = "member.invited", "Member invited"
+    INVITATION_ACCEPTED = "invitation.accepted", "Invitation accepted"
+    MEMBER_ROLE_CHANGED = "member.role_changed", "Role changed"
+    LAUNCHDARKLY_CONNECTED = "launchdarkly.connected", "LaunchDarkly connected"
+    LAUNCHDARKLY_RECONNECTED = "launchdarkly.reconnected", "LaunchDarkly reconnected"
+    LAUNCHDARKLY_PROJECT_CHOSEN = "launchdarkly.project_chosen", "Project chosen"
+    LAUNCHDARKLY_DISCONNECTED = "launchdarkly.disconnected", "LaunchDarkly disconnected"
+    LAUNCHDARKLY_NEEDS_REAUTH = "launchdarkly.needs_reauth", "LaunchDarkly needs reconnecting"
+    EVENTS_UPSERTED = "events.upserted", "Events added or updated"
+    EVENTS_ARCHIVED = "events.archived", "Events archived"
+    EVENTS_REMOVED_AT_SOURCE = "events.removed_at_source", "Events removed at the source"
+    API_KEY_CREATED = "api_key.created", "API key created"
+    API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+    PLAN_APPLIED = "plan.applied", "Plan applied"
+    SYNC_RETRY_FAILED = "sync.retry_failed", "Failed items retried"
+    SYNC_RETRY_ITEM = "sync.retry_item", "Item retried"
 
 
 class AuditEvent(TenantOwnedModel):
     """Who did what in which workspace, when. Never holds a secret."""
 
     actor = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
-    action = models.CharField(max_length=64)
+    action = models.CharField(max_length=64, choices=AuditAction.choices)
     target = models.CharField(max_length=200, blank=True)
     details = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(default=timezone.now, db_index=True)

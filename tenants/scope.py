@@ -9,11 +9,13 @@ argument). Code that must cross workspaces says so by name: `Model.objects.unsco
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from functools import wraps
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.apps import apps
 from django.db import models
 
 if TYPE_CHECKING:
@@ -53,6 +55,26 @@ def tenant_scope(tenant: Tenant) -> Iterator[Tenant]:
         yield tenant
     finally:
         _current_tenant.reset(token)
+
+
+R = TypeVar("R")
+
+
+def runs_in_workspace(task: Callable[..., R]) -> Callable[..., R | None]:
+    """For a task whose first argument is a workspace id: run it in that workspace's
+    scope, and do nothing if the workspace is gone (its rows went with it). Tasks
+    take ids, never objects, so this is how every task enters its scope."""
+
+    @wraps(task)
+    def run(tenant_id: int, *args: Any, **kwargs: Any) -> R | None:
+        # By name: tenants.models imports this module.
+        tenant = apps.get_model("tenants", "Tenant").objects.filter(pk=tenant_id).first()
+        if tenant is None:
+            return None
+        with tenant_scope(tenant):
+            return task(tenant_id, *args, **kwargs)
+
+    return run
 
 
 class TenantScopedManager(models.Manager):

@@ -18,6 +18,7 @@ from connector.mail import send_safe_mail
 from tenants.models import (
     RESERVED_SLUGS,
     ROLE_RANK,
+    AuditAction,
     AuditEvent,
     Invitation,
     Membership,
@@ -61,7 +62,7 @@ def _role_in(tenant: Tenant, user: User | None) -> str | None:
 
 
 def audit_record(
-    *, actor: User | None, action: str, target: str = "", details: dict | None = None
+    *, actor: User | None, action: AuditAction, target: str = "", details: dict | None = None
 ) -> AuditEvent:
     """Record an action in the workspace in scope. `details` must hold no secret."""
     return AuditEvent.objects.create(
@@ -78,16 +79,18 @@ def validate_new_slug(slug: str) -> None:
 
 
 @transaction.atomic
-def workspace_create(*, user: User, name: str, slug: str) -> Tenant:
+def workspace_create(*, actor: User, name: str, slug: str) -> Tenant:
     validate_new_slug(slug)
     try:
         with transaction.atomic():
             tenant = Tenant.objects.create(name=name, slug=slug)
     except IntegrityError as exc:  # lost a race for the same slug
         raise ValidationError("This address is taken. Choose another.") from exc
-    Membership.objects.create(user=user, tenant=tenant, role=Role.OWNER)
+    Membership.objects.create(user=actor, tenant=tenant, role=Role.OWNER)
     with tenant_scope(tenant):
-        audit_record(actor=user, action="workspace.created", target=slug, details={"name": name})
+        audit_record(
+            actor=actor, action=AuditAction.WORKSPACE_CREATED, target=slug, details={"name": name}
+        )
     return tenant
 
 
@@ -100,9 +103,9 @@ def user_sign_up(
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError("An account with this email exists. Sign in instead.")
     user = User.objects.create_user(email=email, password=password, name=name)
-    tenant = workspace_create(user=user, name=workspace_name, slug=workspace_slug)
+    tenant = workspace_create(actor=user, name=workspace_name, slug=workspace_slug)
     with tenant_scope(tenant):
-        audit_record(actor=user, action="user.signed_up", target=email)
+        audit_record(actor=user, action=AuditAction.USER_SIGNED_UP, target=email)
     return user, tenant
 
 
@@ -129,7 +132,9 @@ def invitation_create(*, actor: User, email: str, role: str) -> tuple[Invitation
         invited_by=actor,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
     )
-    audit_record(actor=actor, action="member.invited", target=email, details={"role": role})
+    audit_record(
+        actor=actor, action=AuditAction.MEMBER_INVITED, target=email, details={"role": role}
+    )
     link = settings.PUBLIC_URL + reverse("tenants:invitation", args=[raw_token])
     body = render_to_string(
         "tenants/email/invitation.txt",
@@ -168,13 +173,13 @@ def invitation_by_token(*, raw_token: str) -> Invitation:
 
 
 @transaction.atomic
-def invitation_accept(*, raw_token: str, user: User) -> Membership:
+def invitation_accept(*, raw_token: str, actor: User) -> Membership:
     invitation = invitation_by_token(raw_token=raw_token)
     # Lock the row so two tabs accepting at once cannot both succeed.
     invitation = Invitation.objects.unscoped().select_for_update().get(pk=invitation.pk)
     if invitation.accepted_at is not None:
         raise InvitationInvalid("This invitation has already been used.")
-    if invitation.email.lower() != user.email.lower():
+    if invitation.email.lower() != actor.email.lower():
         raise InvitationInvalid(
             f"This invitation is for {invitation.email}. Sign in with that address to accept it."
         )
@@ -190,23 +195,23 @@ def invitation_accept(*, raw_token: str, user: User) -> Membership:
             "new one."
         ) from exc
     membership, created = Membership.objects.get_or_create(
-        user=user, tenant=tenant, defaults={"role": invitation.role}
+        user=actor, tenant=tenant, defaults={"role": invitation.role}
     )
     with tenant_scope(tenant):
         invitation.accepted_at = timezone.now()
-        invitation.accepted_by = user
+        invitation.accepted_by = actor
         invitation.save(update_fields=["accepted_at", "accepted_by"])
         audit_record(
-            actor=user,
-            action="invitation.accepted",
-            target=user.email,
+            actor=actor,
+            action=AuditAction.INVITATION_ACCEPTED,
+            target=actor.email,
             details={"role": membership.role, "already_member": not created},
         )
     return membership
 
 
 @transaction.atomic
-def membership_change_role(*, actor: Membership, membership: Membership, role: str) -> Membership:
+def membership_change_role(*, actor: User, membership: Membership, role: str) -> Membership:
     """Change a member's role in the workspace in scope, by an admin or owner.
 
     The actor must be allowed to give both the member's current role and the new one
@@ -219,7 +224,7 @@ def membership_change_role(*, actor: Membership, membership: Membership, role: s
         .get(pk=membership.pk, tenant=tenant)
     )
     # The actor's role as it is now, not as it was when their page was rendered.
-    actor_role = _role_in(tenant, actor.user)
+    actor_role = _role_in(tenant, actor)
     check_may_grant(actor_role, membership.role)
     check_may_grant(actor_role, role)
     if membership.role == Role.OWNER and role != Role.OWNER:
@@ -232,8 +237,8 @@ def membership_change_role(*, actor: Membership, membership: Membership, role: s
     membership.role = role
     membership.save(update_fields=["role"])
     audit_record(
-        actor=actor.user,
-        action="member.role_changed",
+        actor=actor,
+        action=AuditAction.MEMBER_ROLE_CHANGED,
         target=membership.user.email,
         details={"from": previous, "to": role},
     )

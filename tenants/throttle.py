@@ -183,7 +183,7 @@ def record_failure(*, email: str, address: str) -> None:
         SignInCounter.objects.filter(key=scope.key, next_attempt_at__lt=until).update(
             next_attempt_at=until
         )
-        if scope.account and failures >= scope.hard:
+        if scope.account and (failures or 0) >= scope.hard:
             _offer_unlock(email=email, address=address)
 
 

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from tenants import selectors, services, throttle
 from tenants.forms import InvitationForm, RoleForm, SignInForm, SignUpForm, WorkspaceForm
+from tenants.http import AuthenticatedRequest, WorkspaceRequest
 from tenants.models import Role
 from tenants.scope import tenant_scope
 
@@ -33,12 +34,12 @@ def workspace_view(minimum_role: str = Role.MEMBER) -> Callable:
     def decorator(view: Callable) -> Callable:
         @login_required
         @wraps(view)
-        def wrapped(request: HttpRequest, slug: str, *args, **kwargs) -> HttpResponse:
+        def wrapped(request: WorkspaceRequest, slug: str, *args, **kwargs) -> HttpResponse:
             membership = selectors.membership_for(user=request.user, slug=slug)
             if membership is None or not membership.has_role(minimum_role):
                 raise Http404("No such workspace.")
-            request.workspace = membership.tenant  # type: ignore[attr-defined]
-            request.membership = membership  # type: ignore[attr-defined]
+            request.workspace = membership.tenant
+            request.membership = membership
             with tenant_scope(membership.tenant):
                 return view(request, *args, **kwargs)
 
@@ -104,7 +105,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedRequest) -> HttpResponse:
     memberships = list(selectors.workspaces_for_user(user=request.user))
     if len(memberships) == 1:
         return redirect("tenants:workspace", slug=memberships[0].tenant.slug)
@@ -112,12 +113,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def workspace_new(request: HttpRequest) -> HttpResponse:
+def workspace_new(request: AuthenticatedRequest) -> HttpResponse:
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             tenant = services.workspace_create(
-                user=request.user, name=form.cleaned_data["name"], slug=form.cleaned_data["slug"]
+                actor=request.user, name=form.cleaned_data["name"], slug=form.cleaned_data["slug"]
             )
         except ValidationError as exc:
             form.add_error("slug", exc)
@@ -128,12 +129,12 @@ def workspace_new(request: HttpRequest) -> HttpResponse:
 
 
 @workspace_view()
-def workspace(request: HttpRequest) -> HttpResponse:
+def workspace(request: WorkspaceRequest) -> HttpResponse:
     return render(request, "tenants/workspace.html", {})
 
 
 def _members_page(
-    request: HttpRequest, invitation_form: InvitationForm | None = None, status: int = 200
+    request: WorkspaceRequest, invitation_form: InvitationForm | None = None, status: int = 200
 ) -> HttpResponse:
     actor_role = request.membership.role
     grantable = services.grantable_roles(actor_role)
@@ -152,13 +153,13 @@ def _members_page(
 
 
 @workspace_view()
-def members(request: HttpRequest) -> HttpResponse:
+def members(request: WorkspaceRequest) -> HttpResponse:
     return _members_page(request)
 
 
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
-def member_invite(request: HttpRequest) -> HttpResponse:
+def member_invite(request: WorkspaceRequest) -> HttpResponse:
     form = InvitationForm(request.POST, actor_role=request.membership.role)
     if form.is_valid():
         try:
@@ -177,15 +178,15 @@ def member_invite(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
-def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
+def member_role(request: WorkspaceRequest, membership_id: int) -> HttpResponse:
     target = get_object_or_404(selectors.members_of(tenant=request.workspace), pk=membership_id)
     form = RoleForm(request.POST, actor_role=request.membership.role)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors["role"]))
+        messages.error(request, " ".join(str(error) for error in form.errors["role"]))
         return redirect("tenants:members", slug=request.workspace.slug)
     try:
         changed = services.membership_change_role(
-            actor=request.membership, membership=target, role=form.cleaned_data["role"]
+            actor=request.user, membership=target, role=form.cleaned_data["role"]
         )
     except services.RoleChangeRefused as exc:
         messages.error(request, str(exc))
@@ -195,7 +196,7 @@ def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
 
 
 @workspace_view(minimum_role=Role.ADMIN)
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: WorkspaceRequest) -> HttpResponse:
     return render(request, "tenants/audit.html", {"events": selectors.audit_events()})
 
 
@@ -210,7 +211,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "tenants/invitation.html", {"invitation": pending, "next": here})
     if request.method == "POST":
         try:
-            membership = services.invitation_accept(raw_token=token, user=request.user)
+            membership = services.invitation_accept(raw_token=token, actor=request.user)
         except services.InvitationInvalid as exc:
             return render(request, "tenants/invitation.html", {"error": str(exc)}, status=410)
         messages.success(request, f"You joined {membership.tenant.name}.")

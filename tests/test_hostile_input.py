@@ -26,7 +26,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from connector.metrics.models import MetricPlan
-from connector.sources import api as api_module
+from connector.sources.api import api
 from connector.sources.models import CatalogUpload
 from connector.sources.services import api_key_create
 from connector.sources.validation import FIELDS
@@ -95,7 +95,7 @@ def test_plan_create__event_id_not_ascii_digits__form_error_nothing_saved(
 ):
     real = make_events(workspace, 2)
     response = client_of(admin).post(
-        reverse("metrics:plan_create", args=[workspace.slug]),
+        reverse("planner:plan_create", args=[workspace.slug]),
         _plan_form(event=[str(real[0].pk), event]),
     )
     assert response.status_code == 400
@@ -155,8 +155,15 @@ def names_read_by(pattern) -> list[str]:
     names = set(RAW_READ.findall(inspect.getsource(module))) | _form_fields(module)
     if view_class is not None and getattr(view_class, "form_class", None):
         names |= set(view_class.form_class.base_fields)
-    if module is api_module:
-        names |= set(api_module.LIST_PARAMS)
+    if module.__name__.startswith("ninja."):  # the API: the parameters it declares
+        document = api.get_openapi_schema(path_prefix="/")
+        names |= {
+            parameter["name"]
+            for operations in document["paths"].values()
+            for operation in operations.values()
+            for parameter in operation["parameters"]
+            if parameter["in"] == "query"
+        }
     return sorted(names)
 
 

@@ -39,10 +39,10 @@ ROUTES = {
     "connections:api_token": Route("post", Role.ADMIN),
     "connections:project": Route(role=Role.ADMIN),
     "connections:disconnect": Route("post", Role.ADMIN),
-    "metrics:picker": Route(),
-    "metrics:plan_create": Route("post", Role.ADMIN),
-    "metrics:plan": Route(role=Role.ADMIN),
-    "metrics:plan_apply": Route("post", Role.ADMIN),
+    "planner:picker": Route(),
+    "planner:plan_create": Route("post", Role.ADMIN),
+    "planner:plan": Route(role=Role.ADMIN),
+    "planner:plan_apply": Route("post", Role.ADMIN),
     "sources:upload": Route(role=Role.ADMIN),
     "sources:preview": Route(role=Role.ADMIN),
     "sources:upload_apply": Route("post", Role.ADMIN),
@@ -60,6 +60,8 @@ ROUTES = {
 PUBLIC = {
     "healthz": "load balancer probe, no data",
     "readyz": "load balancer probe, no data",
+    "metrics": "Prometheus scrape: 404 unless METRICS_TOKEN is set, then 401 without it "
+    "(tests/observability/test_metrics_endpoint.py)",
     "tenants:home": "lists only the signed-in user's own memberships",
     "tenants:signup": "creates a new workspace for the visitor",
     "tenants:login": "sign in",

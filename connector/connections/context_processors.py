@@ -1,6 +1,7 @@
 from django.http import HttpRequest
 
-from connector.connections.models import LaunchDarklyConnection, Status
+from connector.connections.models import Status
+from connector.connections.selectors import connection_of_workspace
 from tenants.scope import tenant_scope
 
 
@@ -12,7 +13,7 @@ def launchdarkly_connection(request: HttpRequest) -> dict:
     # Error pages render after the view's scope has closed; the membership was
     # checked when request.workspace was set, so enter that workspace's scope again.
     with tenant_scope(workspace):
-        connection = LaunchDarklyConnection.objects.first()
+        connection = connection_of_workspace()
     return {
         "ld_connection": connection,
         "ld_needs_reauth": connection is not None and connection.status == Status.NEEDS_REAUTH,

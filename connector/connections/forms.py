@@ -1,11 +1,11 @@
 from django import forms
 
-from connector.connections.models import Instance
+from connector.launchdarkly.instances import INSTANCE_CHOICES
 
 
 class InstanceForm(forms.Form):
     instance = forms.ChoiceField(
-        choices=Instance.choices, initial=Instance.COMMERCIAL, label="LaunchDarkly instance"
+        choices=INSTANCE_CHOICES, initial="commercial", label="LaunchDarkly instance"
     )
 
 

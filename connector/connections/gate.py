@@ -17,10 +17,14 @@ from typing import Any
 
 from django.conf import settings
 
+from connector.connections import services as connections
 from connector.connections.models import AuthKind, LaunchDarklyConnection, Status
 from connector.launchdarkly import errors
+from connector.launchdarkly.budget import RateBudget
+from connector.launchdarkly.client import LaunchDarklyClient
 from connector.launchdarkly.ratelimit import RateLimitInfo, clamp_wait
-from connector.sync.budget import RateBudget
+from connector.launchdarkly.transport import DEFAULT_TIMEOUT
+from connector.observability.prometheus import rate_limit_waited
 
 # Fields re-read before every call: whether it may still call, and where to.
 _CONNECTION_FIELDS = (
@@ -63,16 +67,9 @@ def target_of(connection: LaunchDarklyConnection) -> tuple[str, str, str]:
     return (connection.instance, connection.account_id, connection.project_key)
 
 
-def budget_for(connection: LaunchDarklyConnection) -> RateBudget:
-    """LaunchDarkly limits per account: every connection to one account shares this."""
-    return RateBudget(connection.account_id or f"connection-{connection.pk}")
-
-
 def _call_timeout() -> tuple[float, float]:
     """(connect, read) seconds for background calls: a read timeout shorter than the
     transport's default bounds how long a hung answer holds a worker."""
-    from connector.launchdarkly.transport import DEFAULT_TIMEOUT
-
     return (DEFAULT_TIMEOUT[0], settings.SYNC_READ_TIMEOUT_S)
 
 
@@ -96,7 +93,7 @@ class Gate:
         self.target = target_of(connection)
         self.keep_alive = keep_alive
         self.deadline = deadline
-        self.budget = budget_for(connection)
+        self.budget: RateBudget = connections.budget_for(connection)
         self.token = ""
         self.last_info: RateLimitInfo | None = None
 
@@ -111,6 +108,7 @@ class Gate:
                 result = operation(self._client())
             except errors.RateLimited as exc:
                 self.budget.release(route, self.last_info, rate_limited=True)
+                rate_limit_waited(seconds=clamp_wait(exc.retry_after_s), deferred=True)
                 raise MustWait(time.time() + clamp_wait(exc.retry_after_s)) from exc
             except errors.Unauthorized:
                 self.budget.release(route, self.last_info)
@@ -145,7 +143,9 @@ class Gate:
         while (wait := self.budget.acquire(route)) > 0:
             until = time.time() + wait
             past_deadline = self.deadline is not None and time.monotonic() + wait >= self.deadline
-            if wait > settings.SYNC_MAX_INLINE_WAIT_S or past_deadline:
+            deferred = wait > settings.SYNC_MAX_INLINE_WAIT_S or past_deadline
+            rate_limit_waited(seconds=wait, deferred=deferred)
+            if deferred:
                 raise MustWait(until)
             self._sleep_until(until)
 
@@ -157,21 +157,14 @@ class Gate:
                 self.keep_alive(until)
             time.sleep(min(left, step))
 
-    def _client(self):
-        from connector.connections import services as connections
-        from connector.launchdarkly import instances
-        from connector.launchdarkly.client import LaunchDarklyClient
-
+    def _client(self) -> LaunchDarklyClient:
         try:
             self.token = connections.connection_fresh_access_token(connection=self.connection)
         except connections.ReauthorizationRequired as exc:
             raise ConnectionUnusable(str(exc)) from exc
-        return LaunchDarklyClient(
-            base_url=instances.api_base_url(self.connection.instance),
-            token=self.token,
-            auth_kind=self.connection.auth_kind,
-            on_rate_limit=self._observe,
-            timeout=_call_timeout(),
+        # The gate holds the reservation: the client only reports the headers to it.
+        return connections.client_for(
+            self.connection, token=self.token, on_rate_limit=self._observe, timeout=_call_timeout()
         )
 
     def _observe(self, info: RateLimitInfo) -> None:
@@ -180,8 +173,6 @@ class Gate:
     def _recover_from_unauthorized(self) -> bool:
         """A 401: refresh the OAuth token once (or pick up one another worker just
         refreshed). API tokens cannot be refreshed."""
-        from connector.connections import services as connections
-
         if self.connection.auth_kind != AuthKind.OAUTH:
             return False
         try:
@@ -193,8 +184,6 @@ class Gate:
         return True
 
     def _give_up_connection(self) -> None:
-        from connector.connections import services as connections
-
         connections.connection_mark_needs_reauth(
             connection=self.connection,
             reason="LaunchDarkly rejected the connection's token (401).",

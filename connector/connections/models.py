@@ -7,18 +7,9 @@ from django.db import models
 from django.utils import timezone
 
 from connector import crypto
+from connector.launchdarkly.instances import INSTANCE_CHOICES
+from connector.launchdarkly.types import AuthKind
 from tenants.scope import TenantOwnedModel
-
-
-class Instance(models.TextChoices):
-    COMMERCIAL = "commercial", "LaunchDarkly (app.launchdarkly.com)"
-    EU = "eu", "LaunchDarkly EU (app.eu.launchdarkly.com)"
-    FEDERAL = "federal", "LaunchDarkly Federal (app.launchdarkly.us)"
-
-
-class AuthKind(models.TextChoices):
-    OAUTH = "oauth", "OAuth"
-    API_TOKEN = "api_token", "API access token"
 
 
 class Status(models.TextChoices):
@@ -32,7 +23,7 @@ class LaunchDarklyConnection(TenantOwnedModel):
     read through `access_token()` / `refresh_token()`, never as plain attributes, so
     no form, admin page or template can render them by accident."""
 
-    instance = models.CharField(max_length=16, choices=Instance.choices)
+    instance = models.CharField(max_length=16, choices=INSTANCE_CHOICES)
     auth_kind = models.CharField(max_length=16, choices=AuthKind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     status_reason = models.CharField(max_length=300, blank=True)
@@ -85,7 +76,3 @@ class LaunchDarklyConnection(TenantOwnedModel):
     def is_usable(self) -> bool:
         """Workers may call LaunchDarkly with it."""
         return self.status == Status.ACTIVE and bool(self.access_token_encrypted)
-
-    @property
-    def has_project(self) -> bool:
-        return bool(self.project_key)

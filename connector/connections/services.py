@@ -7,20 +7,27 @@ encrypted, and leaves nothing half-stored when LaunchDarkly says no.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from connector.connections import signals
 from connector.connections.models import AuthKind, LaunchDarklyConnection, Status
+from connector.connections.selectors import connection_of_workspace
 from connector.launchdarkly import errors, instances
+from connector.launchdarkly.budget import RateBudget
 from connector.launchdarkly.client import LaunchDarklyClient
 from connector.launchdarkly.oauth import OAuthClient, TokenSet
+from connector.launchdarkly.transport import RateLimitCallback
+from connector.launchdarkly.types import CallerIdentity, Project
 from connector.shared_state import shared_lock
-from tenants.models import User
+from tenants.models import AuditAction, User
 from tenants.scope import current_tenant
 from tenants.services import audit_record
 
@@ -72,14 +79,17 @@ def oauth_redirect_uri() -> str:
     return f"{settings.PUBLIC_URL}/connect/launchdarkly/callback"
 
 
-def _client(*, instance: str, token: str, auth_kind: str) -> LaunchDarklyClient:
+def _client(*, instance: str, token: str, auth_kind: str, **options: Any) -> LaunchDarklyClient:
     return LaunchDarklyClient(
-        base_url=instances.api_base_url(instance), token=token, auth_kind=auth_kind
+        base_url=instances.api_base_url(instance),
+        token=token,
+        auth_kind=AuthKind(auth_kind),
+        **options,
     )
 
 
 @sensitive_variables("token")
-def _identify(*, instance: str, token: str, auth_kind: str) -> dict:
+def _identify(*, instance: str, token: str, auth_kind: str) -> CallerIdentity:
     """Who the token is, and proof that it may write metrics; or ConnectionRefused."""
     try:
         identity = _client(
@@ -111,10 +121,10 @@ def _identify(*, instance: str, token: str, auth_kind: str) -> dict:
 @sensitive_variables("tokens", "replaced_grant")
 def _save_connection(
     *,
-    user: User,
+    actor: User,
     instance: str,
     auth_kind: str,
-    identity: dict,
+    identity: CallerIdentity,
     tokens: TokenSet,
     audit_details: dict,
 ) -> ConnectionChange:
@@ -122,7 +132,7 @@ def _save_connection(
     back in line; on another account or instance, nothing planned for the old one may
     go there: it is cancelled and the project must be chosen again. A grant the new
     credentials replace is revoked once this commits."""
-    existing = LaunchDarklyConnection.objects.first()
+    existing = connection_of_workspace()
     connection = existing or LaunchDarklyConnection()
     old_instance, old_account = connection.instance, connection.account_id
     replaced_grant = (
@@ -138,7 +148,9 @@ def _save_connection(
     )
     connection.instance = instance
     connection.auth_kind = auth_kind
-    connection.set_tokens(access_token=tokens.access_token, refresh_token=tokens.refresh_token)
+    connection.set_tokens(
+        access_token=tokens.access_token, refresh_token=tokens.refresh_token or ""
+    )
     connection.expires_at = (
         datetime.fromtimestamp(tokens.expires_at, tz=UTC) if tokens.expires_at else None
     )
@@ -148,25 +160,27 @@ def _save_connection(
     connection.token_name = identity.get("tokenName", "") or ""
     connection.status = Status.ACTIVE
     connection.status_reason = ""
-    connection.connected_by = user
+    connection.connected_by = actor
     connection.connected_at = timezone.now()
     if moved:
         # Projects are per account: the old choice means nothing in the new one.
         connection.project_key = connection.project_name = ""
     connection.save()
     audit_record(
-        actor=user,
-        action="launchdarkly.reconnected" if existing else "launchdarkly.connected",
+        actor=actor,
+        action=AuditAction.LAUNCHDARKLY_RECONNECTED
+        if existing
+        else AuditAction.LAUNCHDARKLY_CONNECTED,
         target=connection.account_id,
         details={"instance": instance, "account_changed": moved, **audit_details},
     )
-    from connector.sync.services import sync_resume, sync_target_changed
-
-    cancelled = 0
     if moved:
-        cancelled = sync_target_changed(reason=ACCOUNT_CHANGED_REASON)
+        news = signals.target_changed.send(
+            sender=LaunchDarklyConnection, connection=connection, reason=ACCOUNT_CHANGED_REASON
+        )
     else:
-        sync_resume()  # work paused by a dead token goes back in line (after commit)
+        news = signals.reconnected.send(sender=LaunchDarklyConnection, connection=connection)
+    cancelled = signals.cancelled_by(news)
     if replaced_grant and replaced_grant != tokens.refresh_token:
         transaction.on_commit(lambda: _revoke_quietly(old_instance, replaced_grant))
     return ConnectionChange(connection=connection, target_changed=moved, cancelled=cancelled)
@@ -184,7 +198,7 @@ def _revoke_quietly(instance: str, token: str) -> None:
 
 
 @sensitive_variables("tokens")
-def connection_connect_oauth(*, user: User, instance: str, tokens: TokenSet) -> ConnectionChange:
+def connection_connect_oauth(*, actor: User, instance: str, tokens: TokenSet) -> ConnectionChange:
     """Connect with the tokens of a code exchange; if the connection is refused, the
     grant they belong to is revoked, so no live grant is left behind."""
     try:
@@ -194,7 +208,7 @@ def connection_connect_oauth(*, user: User, instance: str, tokens: TokenSet) -> 
         raise
     with transaction.atomic():
         return _save_connection(
-            user=user,
+            actor=actor,
             instance=instance,
             auth_kind=AuthKind.OAUTH,
             identity=identity,
@@ -207,7 +221,7 @@ def connection_connect_oauth(*, user: User, instance: str, tokens: TokenSet) -> 
 
 
 @sensitive_variables("token")
-def connection_connect_api_token(*, user: User, instance: str, token: str) -> ConnectionChange:
+def connection_connect_api_token(*, actor: User, instance: str, token: str) -> ConnectionChange:
     token = token.strip()
     if len(token) < 20 or any(ch.isspace() for ch in token):
         raise ConnectionRefused(
@@ -217,7 +231,7 @@ def connection_connect_api_token(*, user: User, instance: str, token: str) -> Co
     identity = _identify(instance=instance, token=token, auth_kind=AuthKind.API_TOKEN)
     with transaction.atomic():
         return _save_connection(
-            user=user,
+            actor=actor,
             instance=instance,
             auth_kind=AuthKind.API_TOKEN,
             identity=identity,
@@ -226,13 +240,13 @@ def connection_connect_api_token(*, user: User, instance: str, token: str) -> Co
         )
 
 
-def connection_projects(*, connection: LaunchDarklyConnection) -> list[dict]:
+def connection_projects(*, connection: LaunchDarklyConnection) -> list[Project]:
     """Every project of the connected account (all pages), for the project picker."""
     return list(client_for(connection).list_projects())
 
 
 def connection_choose_project(
-    *, user: User, connection: LaunchDarklyConnection, project_key: str
+    *, actor: User, connection: LaunchDarklyConnection, project_key: str
 ) -> ConnectionChange:
     """Send metrics to this project from now on. Asking LaunchDarkly about it happens
     outside any transaction: it may refresh the token, which must commit whatever
@@ -253,35 +267,40 @@ def connection_choose_project(
         connection.project_key = project["key"]
         connection.project_name = project.get("name", project["key"])
         connection.save(update_fields=["project_key", "project_name", "updated_at"])
-        audit_record(actor=user, action="launchdarkly.project_chosen", target=project["key"])
+        audit_record(
+            actor=actor, action=AuditAction.LAUNCHDARKLY_PROJECT_CHOSEN, target=project["key"]
+        )
         changed = bool(previous) and previous != connection.project_key
         cancelled = 0
         if changed:
-            from connector.sync.services import sync_target_changed
-
-            cancelled = sync_target_changed(
+            news = signals.target_changed.send(
+                sender=LaunchDarklyConnection,
+                connection=connection,
                 reason=f"Cancelled: metrics now go to the project {connection.project_key}, "
-                f"not {previous}; apply a plan again to create them there."
+                f"not {previous}; apply a plan again to create them there.",
             )
+            cancelled = signals.cancelled_by(news)
     return ConnectionChange(connection=connection, target_changed=changed, cancelled=cancelled)
 
 
-def connection_disconnect(*, user: User, connection: LaunchDarklyConnection) -> None:
+def connection_disconnect(*, actor: User, connection: LaunchDarklyConnection) -> None:
     """Revoke what can be revoked, forget the secrets, stop queued work, audit."""
     if connection.auth_kind == AuthKind.OAUTH and connection.refresh_token_encrypted:
         # The secrets go regardless: a failed revoke must not keep them here.
         _revoke_quietly(connection.instance, connection.refresh_token())
     with transaction.atomic():
-        from connector.sync.services import sync_cancel_unfinished
-
-        sync_cancel_unfinished(reason=f"Cancelled: LaunchDarkly was disconnected by {user.email}.")
+        signals.disconnected.send(
+            sender=LaunchDarklyConnection,
+            connection=connection,
+            reason=f"Cancelled: LaunchDarkly was disconnected by {actor.email}.",
+        )
         connection.clear_tokens()
         connection.status = Status.DISCONNECTED
-        connection.status_reason = f"Disconnected by {user.email}"
+        connection.status_reason = f"Disconnected by {actor.email}"
         connection.save()
         audit_record(
-            actor=user,
-            action="launchdarkly.disconnected",
+            actor=actor,
+            action=AuditAction.LAUNCHDARKLY_DISCONNECTED,
             target=connection.account_id,
             details={"instance": connection.instance},
         )
@@ -294,15 +313,15 @@ def connection_mark_needs_reauth(*, connection: LaunchDarklyConnection, reason: 
     )
     connection.status, connection.status_reason = Status.NEEDS_REAUTH, reason[:300]
     if updated:  # the transition: once per incident, however many calls fail after it
-        from connector.sync.notify import notify_needs_reauth
-
         audit_record(
             actor=None,
-            action="launchdarkly.needs_reauth",
+            action=AuditAction.LAUNCHDARKLY_NEEDS_REAUTH,
             target=connection.account_id,
             details={"reason": reason[:300]},
         )
-        notify_needs_reauth(reason=reason)
+        signals.needs_reauth.send(
+            sender=LaunchDarklyConnection, connection=connection, reason=reason
+        )
 
 
 def _expiring(connection: LaunchDarklyConnection) -> bool:
@@ -382,11 +401,44 @@ def _refresh(connection: LaunchDarklyConnection) -> str:
     return tokens.access_token
 
 
-def client_for(connection: LaunchDarklyConnection) -> LaunchDarklyClient:
-    """The LaunchDarkly client for this connection, with a fresh token."""
+def budget_for(connection: LaunchDarklyConnection) -> RateBudget:
+    """LaunchDarkly limits per account: every connection to one account shares this."""
+    return RateBudget(connection.account_id or f"connection-{connection.pk}")
+
+
+@sensitive_variables("token")
+def client_for(
+    connection: LaunchDarklyConnection,
+    *,
+    token: str | None = None,
+    on_rate_limit: RateLimitCallback | None = None,
+    timeout: tuple[float, float] | None = None,
+) -> LaunchDarklyClient:
+    """The one LaunchDarkly client for a connection, with a fresh token (or `token`,
+    one the caller just got fresh).
+
+    Without `on_rate_limit` (a page asking for projects or context kinds) every answer's
+    headers feed the account's shared budget, as workers' answers do, and the call is
+    refused without asking while the account is paused after a 429. Background work
+    passes its Gate's observer: the gate reserves each call and reports it itself."""
     assert connection.tenant_id == current_tenant().pk
+    options: dict[str, Any] = {}
+    if on_rate_limit is None:
+        budget = budget_for(connection)
+        paused_until = budget.paused_until()
+        if paused_until is not None:
+            raise errors.RateLimited(
+                "LaunchDarkly is rate limiting this account.",
+                retry_after_s=paused_until - time.time(),
+                reset_at=paused_until,
+            )
+        on_rate_limit = budget.observe
+    options["on_rate_limit"] = on_rate_limit
+    if timeout is not None:
+        options["timeout"] = timeout
     return _client(
         instance=connection.instance,
-        token=connection_fresh_access_token(connection=connection),
+        token=token or connection_fresh_access_token(connection=connection),
         auth_kind=connection.auth_kind,
+        **options,
     )

@@ -21,6 +21,7 @@ from connector.connections.forms import ApiTokenForm, InstanceForm, ProjectForm
 from connector.connections.models import Status
 from connector.launchdarkly import errors
 from connector.launchdarkly.oauth import new_pkce_pair, new_state
+from tenants.http import AuthenticatedRequest, WorkspaceRequest
 from tenants.models import Role
 from tenants.scope import tenant_scope
 from tenants.selectors import membership_for
@@ -31,7 +32,9 @@ OAUTH_STATE_TTL_S = 10 * 60
 OAUTH_PENDING_MAX = 5  # a few tabs at once; older attempts are dropped
 
 
-def _settings_page(request: HttpRequest, *, token_form=None, status: int = 200) -> HttpResponse:
+def _settings_page(
+    request: WorkspaceRequest, *, token_form=None, status: int = 200
+) -> HttpResponse:
     connection = selectors.connection_of_workspace()
     instance = connection.instance if connection else None
     return render(
@@ -49,13 +52,13 @@ def _settings_page(request: HttpRequest, *, token_form=None, status: int = 200) 
 
 
 @workspace_view()
-def settings_page(request: HttpRequest) -> HttpResponse:
+def settings_page(request: WorkspaceRequest) -> HttpResponse:
     return _settings_page(request)
 
 
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
-def oauth_begin(request: HttpRequest) -> HttpResponse:
+def oauth_begin(request: WorkspaceRequest) -> HttpResponse:
     form = InstanceForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a LaunchDarkly instance from the list.")
@@ -107,7 +110,7 @@ def _oauth_error(request: HttpRequest, message: str, slug: str | None = None) ->
 
 @login_required
 @sensitive_variables("code", "entry", "pending", "tokens")
-def oauth_callback(request: HttpRequest) -> HttpResponse:
+def oauth_callback(request: AuthenticatedRequest) -> HttpResponse:
     state = request.GET.get("state", "")
     pending = request.session.get(OAUTH_SESSION_KEY, {})
     # Single use: the state leaves the session before anything else happens.
@@ -144,7 +147,7 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
                 code=code, code_verifier=entry["verifier"]
             )
             change = services.connection_connect_oauth(
-                user=request.user, instance=entry["instance"], tokens=tokens
+                actor=request.user, instance=entry["instance"], tokens=tokens
             )
         except errors.InvalidGrant:
             return _oauth_error(
@@ -166,12 +169,12 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("token")
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
-def api_token(request: HttpRequest) -> HttpResponse:
+def api_token(request: WorkspaceRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST)
     if form.is_valid():
         try:
             change = services.connection_connect_api_token(
-                user=request.user,
+                actor=request.user,
                 instance=form.cleaned_data["instance"],
                 token=form.cleaned_data["token"],
             )
@@ -183,7 +186,7 @@ def api_token(request: HttpRequest) -> HttpResponse:
     return _settings_page(request, token_form=form, status=400)
 
 
-def _needs_reauth(request: HttpRequest, connection, exc: Exception) -> HttpResponse:
+def _needs_reauth(request: WorkspaceRequest, connection, exc: Exception) -> HttpResponse:
     services.connection_mark_needs_reauth(
         connection=connection, reason="LaunchDarkly rejected the stored credentials."
     )
@@ -192,7 +195,7 @@ def _needs_reauth(request: HttpRequest, connection, exc: Exception) -> HttpRespo
 
 
 @workspace_view(minimum_role=Role.ADMIN)
-def project(request: HttpRequest) -> HttpResponse:
+def project(request: WorkspaceRequest) -> HttpResponse:
     connection = selectors.connection_of_workspace()
     if connection is None or connection.status == Status.DISCONNECTED:
         messages.info(request, "Connect LaunchDarkly first.")
@@ -203,7 +206,7 @@ def project(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 change = services.connection_choose_project(
-                    user=request.user,
+                    actor=request.user,
                     connection=connection,
                     project_key=form.cleaned_data["project_key"],
                 )
@@ -228,6 +231,12 @@ def project(request: HttpRequest) -> HttpResponse:
         projects = services.connection_projects(connection=connection)
     except (errors.Unauthorized, services.ReauthorizationRequired) as exc:
         return _needs_reauth(request, connection, exc)
+    except errors.RateLimited as exc:
+        projects = []
+        error = error or (
+            "LaunchDarkly is rate limiting this account (your syncs share its limit): "
+            f"reload in {max(1, round(exc.retry_after_s))} s."
+        )
     except errors.LaunchDarklyError:
         projects = []
         error = error or "LaunchDarkly could not list your projects just now. Reload to retry."
@@ -241,9 +250,9 @@ def project(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
-def disconnect(request: HttpRequest) -> HttpResponse:
+def disconnect(request: WorkspaceRequest) -> HttpResponse:
     connection = selectors.connection_of_workspace()
     if connection is not None and connection.status != Status.DISCONNECTED:
-        services.connection_disconnect(user=request.user, connection=connection)
+        services.connection_disconnect(actor=request.user, connection=connection)
         messages.success(request, "LaunchDarkly is disconnected and its token forgotten.")
     return redirect("connections:settings", slug=request.workspace.slug)

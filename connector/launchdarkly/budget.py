@@ -47,6 +47,32 @@ def _wait_for(window: dict[str, Any], now: float) -> float:
     return max(clamp_wait(window["reset_at"] - now), 0.01)
 
 
+def _account() -> dict[str, Any]:
+    return {"paused_until": 0.0, "global": _window(), "routes": {}}
+
+
+def _learn(
+    window: dict[str, Any], remaining: int | None, info: RateLimitInfo | None, now: float
+) -> None:
+    """Take what one answer says of a window's budget."""
+    if remaining is None or info is None:
+        return
+    window["limit"] = max(window["limit"] or 0, remaining + 1)
+    reset_at = info.reset_at
+    if reset_at is not None and (
+        reset_at <= now or (window["reset_at"] is not None and reset_at < window["reset_at"])
+    ):
+        return  # an answer from a window that is over: says nothing of this one
+    if reset_at is not None and reset_at == window["reset_at"]:
+        # Answers come back out of order: within one window the budget only shrinks,
+        # so a late answer counted earlier must not raise it again.
+        remaining = min(
+            remaining, window["remaining"] if window["remaining"] is not None else remaining
+        )
+    window["remaining"] = remaining
+    window["reset_at"] = reset_at
+
+
 class RateBudget:
     """The shared budget of one LaunchDarkly account."""
 
@@ -59,7 +85,7 @@ class RateBudget:
         now = time.time() if now is None else now
 
         def change(state):
-            state = state or {"paused_until": 0.0, "global": _window(), "routes": {}}
+            state = state or _account()
             if state["paused_until"] > now:
                 return clamp_wait(state["paused_until"] - now), state
             windows = [state["global"], state["routes"].setdefault(route, _window())]
@@ -85,7 +111,7 @@ class RateBudget:
         now = time.time() if now is None else now
 
         def change(state):
-            state = state or {"paused_until": 0.0, "global": _window(), "routes": {}}
+            state = state or _account()
             route_window = state["routes"].setdefault(route, _window())
             for window, remaining in (
                 (state["global"], info.global_remaining if info else None),
@@ -93,29 +119,38 @@ class RateBudget:
             ):
                 if window["in_flight"]:
                     window["in_flight"].pop(0)
-                if remaining is None:
-                    continue
-                window["limit"] = max(window["limit"] or 0, remaining + 1)
-                reset_at = info.reset_at
-                if reset_at is not None and (
-                    reset_at <= now
-                    or (window["reset_at"] is not None and reset_at < window["reset_at"])
-                ):
-                    continue  # an answer from a window that is over: says nothing of this one
-                if reset_at is not None and reset_at == window["reset_at"]:
-                    # Answers come back out of order: within one window the budget only
-                    # shrinks, so a late answer counted earlier must not raise it again.
-                    remaining = min(
-                        remaining,
-                        window["remaining"] if window["remaining"] is not None else remaining,
-                    )
-                window["remaining"] = remaining
-                window["reset_at"] = reset_at
+                _learn(window, remaining, info, now)
             if rate_limited and info is not None:
                 state["paused_until"] = max(state["paused_until"], now + info.wait_s(now))
             return None, state
 
         update_json(self.name, change)
+
+    def observe(self, info: RateLimitInfo, *, now: float | None = None) -> None:
+        """Learn from the answer to a call made without a reservation (a page asking
+        for the project list): the account's window learns what is left, and an answer
+        that leaves nothing (a 429 says remaining 0, or sends only `Retry-After`)
+        pauses the account, for every worker too, until the window resets."""
+        now = time.time() if now is None else now
+
+        def change(state):
+            state = state or _account()
+            _learn(state["global"], info.global_remaining, info, now)
+            if info.retry_after_s is not None or info.global_remaining == 0:
+                state["paused_until"] = max(state["paused_until"], now + info.wait_s(now))
+            return None, state
+
+        update_json(self.name, change)
+
+    def paused_until(self, *, now: float | None = None) -> float | None:
+        """Until when the account is paused after a 429, if it is now."""
+        now = time.time() if now is None else now
+
+        def peek(state):
+            until = (state or {}).get("paused_until", 0.0)
+            return (until if until > now else None), state
+
+        return update_json(self.name, peek)
 
     def limited_until(self, *, now: float | None = None) -> float | None:
         """When the account may call again, if it is waiting now (for status pages)."""

@@ -9,7 +9,7 @@ leaves as an error from `errors`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal, cast
+from typing import Any, cast
 from urllib.parse import quote
 
 import requests
@@ -31,9 +31,7 @@ from connector.launchdarkly.transport import (
     error_fields,
     json_body,
 )
-from connector.launchdarkly.types import CallerIdentity, Metric, Project
-
-AuthKind = Literal["api_token", "oauth"]
+from connector.launchdarkly.types import AuthKind, CallerIdentity, Metric, Project
 
 # LaunchDarkly: getMetrics accepts at most 50 per page.
 MAX_METRICS_PAGE = 50
@@ -53,7 +51,7 @@ class _LaunchDarklyHttp:
     Subclasses name their LaunchDarkly product (for the User-Agent) and usual auth."""
 
     product = ""
-    default_auth_kind: AuthKind = "api_token"
+    default_auth_kind: AuthKind = AuthKind.API_TOKEN
 
     def __init__(
         self,
@@ -68,7 +66,7 @@ class _LaunchDarklyHttp:
     ) -> None:
         auth_kind = auth_kind or self.default_auth_kind
         product = product or self.product
-        if auth_kind not in ("api_token", "oauth"):
+        if auth_kind not in AuthKind.values:
             raise ValueError(f"unknown auth_kind {auth_kind!r}")
         self._transport = Transport(
             base_url=base_url,
@@ -79,7 +77,7 @@ class _LaunchDarklyHttp:
         )
         self._headers = {
             # LaunchDarkly: API access tokens go raw, OAuth access tokens as Bearer.
-            "Authorization": f"Bearer {token}" if auth_kind == "oauth" else token,
+            "Authorization": f"Bearer {token}" if auth_kind == AuthKind.OAUTH else token,
             "Accept": "application/json",
         }
 

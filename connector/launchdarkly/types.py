@@ -6,6 +6,15 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from django.db import models
+
+
+class AuthKind(models.TextChoices):
+    """How a token is sent: API access tokens raw, OAuth access tokens as Bearer."""
+
+    OAUTH = "oauth", "OAuth"
+    API_TOKEN = "api_token", "API access token"
+
 
 class CallerIdentity(TypedDict, total=False):
     accountId: str

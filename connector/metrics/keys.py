@@ -37,7 +37,3 @@ def metric_key_for(event_key: str, kind: str, *, digest_length: int = 0) -> str:
     digest = "-" + _digest(event_key, digest_length or 8)
     room = MAX_KEY_LENGTH - len(suffix) - len(digest)
     return slug[:room].rstrip(_EDGES) + digest + suffix
-
-
-def is_valid_metric_key(key: str) -> bool:
-    return bool(key) and len(key) <= MAX_KEY_LENGTH and not _INVALID.search(key)

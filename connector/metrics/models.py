@@ -92,10 +92,6 @@ class MetricMapping(TenantOwnedModel):
     def __str__(self) -> str:
         return self.metric_key
 
-    @property
-    def needs_sync(self) -> bool:
-        return self.desired_hash != self.applied_hash
-
 
 class MetricPlan(TenantOwnedModel):
     """A selection of events and metric settings, saved between the picker and the

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 
 from connector.metrics.models import Aggregation, Analysis, MetricKind, SuccessCriteria
-from connector.metrics.plans import AUTO, Choices
+from connector.planner.plans import AUTO, Choices
 from connector.sources.models import ValueKind
 from connector.sources.selectors import ORDERINGS, EventFilter
 
@@ -168,6 +168,7 @@ class PlanChoicesForm(forms.Form):
     def __init__(self, *args: Any, units: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["randomization_units"]
+        assert isinstance(field, forms.MultipleChoiceField)
         field.choices = [(unit, unit) for unit in units]
         field.initial = ["user"] if "user" in units else units[:1]
         # Each field says what it is for; the browser shows the percentile only when
@@ -207,7 +208,7 @@ class PlanChoicesForm(forms.Form):
         return template
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         missing = data.get("analysis") == Analysis.PERCENTILE and data.get("percentile") is None
         if missing and "percentile" not in self.errors:
             self.add_error("percentile", "Percentile analysis needs a percentile (1 to 99).")

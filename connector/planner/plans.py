@@ -11,7 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from connector.connections.models import LaunchDarklyConnection
+from connector.connections.selectors import connection_of_workspace
 from connector.metrics.desired import differences, fingerprint, metric_body
 from connector.metrics.keys import metric_key_for
 from connector.metrics.models import (
@@ -23,9 +23,11 @@ from connector.metrics.models import (
     SuccessCriteria,
 )
 from connector.metrics.selectors import events_of_selection
+from connector.metrics.services import mappings_store
 from connector.sources.models import SourceEvent, ValueKind
-from connector.sync.models import Action, RemoteMetric, SyncItem, SyncRun, Trigger
-from tenants.models import User
+from connector.sync.models import Action, RemoteMetric, SyncRun, Trigger
+from connector.sync.services import sync_run_create
+from tenants.models import AuditAction, User
 from tenants.scope import current_tenant
 from tenants.services import audit_record
 
@@ -156,7 +158,7 @@ def _blocked_reason(event: SourceEvent, mapping: MetricMapping, choices: Choices
 
 def plan_compute(*, plan: MetricPlan) -> Plan:
     """Every selected event with the metric it will have, and the action. No writes."""
-    connection = LaunchDarklyConnection.objects.first()
+    connection = connection_of_workspace()
     project_key = connection.project_key if connection else ""
     choices = Choices.from_json(plan.choices)
     events = selected_events(plan.selection)
@@ -283,12 +285,17 @@ def _merged(current: MetricMapping, desired: MetricMapping) -> MetricMapping:
     return current
 
 
+_SYNC_ACTION = {
+    PlanAction.CREATE: Action.CREATE,
+    PlanAction.UPDATE: Action.UPDATE,
+    PlanAction.ADOPT: Action.ADOPT,
+}
+
+
 @transaction.atomic
-def plan_apply(*, plan: MetricPlan, user: User) -> SyncRun | None:
+def plan_apply(*, plan: MetricPlan, actor: User) -> SyncRun | None:
     """Store the plan's desired metrics and start a sync run for what must change.
     Recomputed here, so it applies the catalog as it is now, not as it was shown."""
-    from connector.sync.services import sync_run_new, sync_run_start
-
     # Claim the plan first: a second apply (a double click, two tabs) finds it taken,
     # even when both run at once, and the whole apply rolls back with any error below.
     now = timezone.now()
@@ -300,36 +307,22 @@ def plan_apply(*, plan: MetricPlan, user: User) -> SyncRun | None:
     to_sync = computed.actionable
     new = [row.mapping for row in to_sync if row.mapping.pk is None]
     changed = [row.mapping for row in to_sync if row.mapping.pk is not None]
-    MetricMapping.objects.bulk_create(new)
-    MetricMapping.objects.bulk_update(changed, [*_CHOSEN_FIELDS, "updated_at"])
+    mappings_store(new=new, changed=changed, fields=_CHOSEN_FIELDS)
 
-    run = None
-    if to_sync:
-        run = sync_run_new(trigger=Trigger.PLAN, user=user, total=len(to_sync))
-        SyncItem.objects.bulk_create(
-            SyncItem(
-                tenant=run.tenant,
-                run=run,
-                mapping=row.mapping,
-                action={
-                    PlanAction.CREATE: Action.CREATE,
-                    PlanAction.UPDATE: Action.UPDATE,
-                    PlanAction.ADOPT: Action.ADOPT,
-                }[row.action],
-            )
-            for row in to_sync
-        )
+    run = sync_run_create(
+        work=((row.mapping, _SYNC_ACTION[row.action]) for row in to_sync),
+        trigger=Trigger.PLAN,
+        actor=actor,
+    )
     plan.applied_at = now
     plan.sync_run = run
     plan.save(update_fields=["applied_at", "sync_run"])
     audit_record(
-        actor=user,
-        action="plan.applied",
+        actor=actor,
+        action=AuditAction.PLAN_APPLIED,
         target=f"plan {plan.pk}",
         details={**computed.counts, "run": run.pk if run else None},
     )
-    if run is not None:
-        sync_run_start(run=run)
     return run
 
 
@@ -341,8 +334,8 @@ class PlanAlreadyApplied(PlanNotApplicable):
     """The plan was applied before; applying it again starts nothing."""
 
 
-def plan_create(*, user: User, selection: dict[str, Any], choices: Choices) -> MetricPlan:
+def plan_create(*, actor: User, selection: dict[str, Any], choices: Choices) -> MetricPlan:
     """Save a selection and its choices for review. Nothing is sent or stored beyond it."""
     return MetricPlan.objects.create(
-        created_by=user, selection=selection, choices=choices.to_json()
+        created_by=actor, selection=selection, choices=choices.to_json()
     )

@@ -1,8 +1,8 @@
 from django.urls import path
 
-from connector.metrics import views
+from connector.planner import views
 
-app_name = "metrics"
+app_name = "planner"
 
 urlpatterns = [
     path("w/<slug:slug>/events/", views.picker, name="picker"),

@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from connector.connections.models import LaunchDarklyConnection
@@ -24,9 +24,10 @@ from connector.connections.selectors import connection_of_workspace
 from connector.connections.services import client_for
 from connector.inputs import ID_MAX, PAGE_MAX, whole_number, whole_number_or_none
 from connector.metrics.desired import MANAGED_TAG
-from connector.metrics.forms import PickerFilterForm, PlanChoicesForm
 from connector.metrics.models import Analysis, MetricKind, MetricPlan
-from connector.metrics.plans import (
+from connector.metrics.selectors import picker_events
+from connector.planner.forms import PickerFilterForm, PlanChoicesForm
+from connector.planner.plans import (
     AUTO,
     Choices,
     PlanAction,
@@ -37,9 +38,9 @@ from connector.metrics.plans import (
     plan_compute,
     plan_create,
 )
-from connector.metrics.selectors import picker_events
 from connector.sources.models import SourceEvent
 from connector.sources.selectors import EventFilter
+from tenants.http import WorkspaceRequest
 from tenants.models import Role
 from tenants.views import workspace_view
 
@@ -60,7 +61,7 @@ DEFAULT_UNITS = ["user"]
 
 
 def _context_kinds_cache_key(connection: LaunchDarklyConnection) -> str:
-    return f"metrics:context-kinds:{connection.pk}:{connection.project_key}"
+    return f"planner:context-kinds:{connection.pk}:{connection.project_key}"
 
 
 def randomization_units() -> tuple[list[str], str]:
@@ -102,7 +103,7 @@ def _event_filter(selection_filter: dict[str, Any]) -> tuple[EventFilter, bool |
 
 
 def _picker_page(
-    request: HttpRequest,
+    request: WorkspaceRequest,
     *,
     filter_form: PickerFilterForm,
     page_number: Any,
@@ -129,7 +130,7 @@ def _picker_page(
             "filter_pairs": filter_form.query_pairs(),
             "query": query,
             "page": page,
-            "page_links": _page_links(page),
+            "page_links": page.paginator.get_elided_page_range(page.number, on_each_side=2),
             "can_plan": can_plan,
             "choices_form": choices_form,
             "units_note": units_note,
@@ -140,20 +141,8 @@ def _picker_page(
     )
 
 
-def _page_links(page) -> list[int | None]:
-    """Page numbers around the current one, with None for a gap."""
-    last, here = page.paginator.num_pages, page.number
-    wanted = sorted({1, 2, last - 1, last, *range(here - 2, here + 3)} & set(range(1, last + 1)))
-    links: list[int | None] = []
-    for number in wanted:
-        if links and number - (links[-1] or 0) > 1:
-            links.append(None)
-        links.append(number)
-    return links
-
-
 @workspace_view()
-def picker(request: HttpRequest) -> HttpResponse:
+def picker(request: WorkspaceRequest) -> HttpResponse:
     return _picker_page(
         request, filter_form=PickerFilterForm(request.GET), page_number=_page(request.GET)
     )
@@ -191,7 +180,7 @@ def _selection(
 
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
-def plan_new(request: HttpRequest) -> HttpResponse:
+def plan_new(request: WorkspaceRequest) -> HttpResponse:
     filter_form = PickerFilterForm(request.POST)
     units, units_note = randomization_units()
     form = PlanChoicesForm(request.POST, units=units)
@@ -218,8 +207,8 @@ def plan_new(request: HttpRequest) -> HttpResponse:
             select_all=select_all,
             status=400,
         )
-    plan = plan_create(user=request.user, selection=selection, choices=form.choices())
-    return redirect("metrics:plan", slug=request.workspace.slug, plan_id=plan.pk)
+    plan = plan_create(actor=request.user, selection=selection, choices=form.choices())
+    return redirect("planner:plan", slug=request.workspace.slug, plan_id=plan.pk)
 
 
 # --- the review ----------------------------------------------------------------------
@@ -283,7 +272,7 @@ def _choices_summary(choices: Choices) -> list[tuple[str, str]]:
 
 
 @workspace_view(minimum_role=Role.ADMIN)
-def plan_review(request: HttpRequest, plan_id: int) -> HttpResponse:
+def plan_review(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
     plan = get_object_or_404(MetricPlan.objects.select_related("created_by"), pk=plan_id)
     computed = plan_compute(plan=plan)
     action = request.GET.get("action", "")
@@ -306,7 +295,7 @@ def plan_review(request: HttpRequest, plan_id: int) -> HttpResponse:
             "action": action,
             "query": urlencode({"action": action}) if action else "",
             "page": page,
-            "page_links": _page_links(page),
+            "page_links": page.paginator.get_elided_page_range(page.number, on_each_side=2),
             "rows": [_row_view(row) for row in page.object_list],
             "choices_summary": _choices_summary(Choices.from_json(plan.choices)),
             "selection_is_filter": "filter" in plan.selection,
@@ -314,32 +303,29 @@ def plan_review(request: HttpRequest, plan_id: int) -> HttpResponse:
     )
 
 
-def _after_apply_url(request: HttpRequest, run_id: int | None) -> str:
+def _after_apply_url(request: WorkspaceRequest, run_id: int | None) -> str:
     if run_id is not None:
-        try:
-            return reverse("sync:run", kwargs={"slug": request.workspace.slug, "run_id": run_id})
-        except NoReverseMatch:
-            pass  # the run page is not there yet
+        return reverse("sync:run", kwargs={"slug": request.workspace.slug, "run_id": run_id})
     return reverse("tenants:workspace", kwargs={"slug": request.workspace.slug})
 
 
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
-def plan_apply_view(request: HttpRequest, plan_id: int) -> HttpResponse:
+def plan_apply_view(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
     plan = get_object_or_404(MetricPlan.objects, pk=plan_id)
     already = "This plan was applied already on {:%Y-%m-%d %H:%M} UTC; nothing new was started."
     if plan.applied_at is not None:
         messages.info(request, already.format(plan.applied_at))
         return redirect(_after_apply_url(request, plan.sync_run_id))
     try:
-        run = plan_apply(plan=plan, user=request.user)
+        run = plan_apply(plan=plan, actor=request.user)
     except PlanAlreadyApplied:
         plan.refresh_from_db()
         messages.info(request, already.format(plan.applied_at))
         return redirect(_after_apply_url(request, plan.sync_run_id))
     except PlanNotApplicable as exc:
         messages.error(request, f"{exc} Nothing was changed.")
-        return redirect("metrics:plan", slug=request.workspace.slug, plan_id=plan.pk)
+        return redirect("planner:plan", slug=request.workspace.slug, plan_id=plan.pk)
     if run is None:
         messages.info(request, "Nothing to send: every selected metric is already up to date.")
         return redirect(_after_apply_url(request, None))

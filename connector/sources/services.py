@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from connector.sources.models import ApiKey, CatalogUpload, SourceEvent
 from connector.sources.validation import CleanDefinition, FieldError, validate_definition
+from tenants.models import AuditAction
 from tenants.scope import current_tenant
 from tenants.services import audit_record
 
@@ -171,9 +173,13 @@ def _write_updates(events: list[SourceEvent], fields: set[str]) -> None:
     one round trip with psycopg 3 (pipeline mode) and is in-process on SQLite.
     The tenant is in the WHERE clause too: these rows were read in scope, and a
     raw statement must not be the one place that forgets it."""
-    model_fields = [SourceEvent._meta.get_field(name) for name in [*sorted(fields), "updated_at"]]
+    model_fields = [
+        field
+        for name in [*sorted(fields), "updated_at"]
+        if isinstance(field := SourceEvent._meta.get_field(name), Field)
+    ]
     quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in model_fields)
+    assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in model_fields)
     sql = (
         f"UPDATE {quote(SourceEvent._meta.db_table)} SET {assignments} "  # noqa: S608
         f"WHERE {quote('id')} = %s AND {quote('tenant_id')} = %s"
@@ -207,7 +213,7 @@ def events_upsert(
                 if counts["created"] or counts["updated"] or counts["rejected"]:
                     audit_record(
                         actor=actor,
-                        action="events.upserted",
+                        action=AuditAction.EVENTS_UPSERTED,
                         target=via[:200],
                         details={"origin": origin, **counts},
                     )
@@ -253,7 +259,7 @@ def events_archive(*, keys: Sequence[str], actor: User | None = None, via: str =
         SourceEvent.objects.filter(key__in=archived).update(removed_at=now, updated_at=now)
         audit_record(
             actor=actor,
-            action="events.archived",
+            action=AuditAction.EVENTS_ARCHIVED,
             target=via[:200],
             details={"count": len(archived), "keys": archived[:20]},
         )
@@ -282,7 +288,10 @@ def api_key_create(*, actor: User, name: str) -> tuple[ApiKey, str]:
         name=name, prefix=raw_key[:12], key_hash=api_key_hash(raw_key), created_by=actor
     )
     audit_record(
-        actor=actor, action="api_key.created", target=name, details={"prefix": api_key.prefix}
+        actor=actor,
+        action=AuditAction.API_KEY_CREATED,
+        target=name,
+        details={"prefix": api_key.prefix},
     )
     return api_key, raw_key
 
@@ -296,7 +305,7 @@ def api_key_revoke(*, actor: User, api_key: ApiKey) -> ApiKey:
         api_key.save(update_fields=["revoked_at"])
         audit_record(
             actor=actor,
-            action="api_key.revoked",
+            action=AuditAction.API_KEY_REVOKED,
             target=api_key.name,
             details={"prefix": api_key.prefix},
         )
@@ -383,7 +392,7 @@ def catalog_import(
         if gone:
             audit_record(
                 actor=actor,
-                action="events.removed_at_source",
+                action=AuditAction.EVENTS_REMOVED_AT_SOURCE,
                 target=adapter.origin,
                 details={"count": len(gone)},
             )

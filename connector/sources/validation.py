@@ -161,7 +161,7 @@ def validate_definition(raw: Any) -> tuple[CleanDefinition | None, list[FieldErr
     elif not 0 <= volume <= VOLUME_MAX:
         errors.append(FieldError("volume", f"must be between 0 and {VOLUME_MAX}"))
 
-    if errors:
+    if errors or not isinstance(key, str):
         return None, errors
     provided = frozenset(f for f in FIELDS if raw.get(f) is not None)
     if "unit" not in provided and "value_kind" in provided:

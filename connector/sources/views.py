@@ -15,6 +15,7 @@ from connector.sources import upload as uploads
 from connector.sources.forms import ApiKeyForm, UploadForm
 from connector.sources.models import ApiKey, CatalogUpload
 from connector.web.uploads import MULTIPART_OVERHEAD_BYTES, cap_uploads, declared_body_length
+from tenants.http import WorkspaceRequest
 from tenants.models import Role
 from tenants.views import workspace_view
 
@@ -30,7 +31,7 @@ def upload(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @workspace_view(minimum_role=Role.ADMIN)
-def _upload(request: HttpRequest) -> HttpResponse:
+def _upload(request: WorkspaceRequest) -> HttpResponse:
     if request.method == "POST" and declared_body_length(request) > MAX_UPLOAD_BODY_BYTES:
         # Refused unread. Nothing changes, so there is no CSRF token to check either.
         return _upload_page(request, UploadForm(), uploads.UploadRejected(uploads.TOO_LARGE), 413)
@@ -47,7 +48,7 @@ def _upload_page(request, form, rejected, status) -> HttpResponse:
 
 
 @csrf_protect
-def _upload_form(request: HttpRequest) -> HttpResponse:
+def _upload_form(request: WorkspaceRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.upload_cap.stopped:  # type: ignore[attr-defined]
         return _upload_page(request, UploadForm(), uploads.UploadRejected(uploads.TOO_LARGE), 413)
@@ -67,7 +68,7 @@ def _upload_form(request: HttpRequest) -> HttpResponse:
 
 
 @workspace_view(minimum_role=Role.ADMIN)
-def upload_preview(request: HttpRequest, upload_id: int) -> HttpResponse:
+def upload_preview(request: WorkspaceRequest, upload_id: int) -> HttpResponse:
     pending = get_object_or_404(CatalogUpload.objects.all(), pk=upload_id)
     return render(
         request,
@@ -78,7 +79,7 @@ def upload_preview(request: HttpRequest, upload_id: int) -> HttpResponse:
 
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
-def upload_apply(request: HttpRequest, upload_id: int) -> HttpResponse:
+def upload_apply(request: WorkspaceRequest, upload_id: int) -> HttpResponse:
     pending = get_object_or_404(CatalogUpload.objects.all(), pk=upload_id)
     try:
         results = services.upload_apply(actor=request.user, upload=pending)
@@ -110,7 +111,7 @@ def _api_keys_page(request, *, form=None, new_key=None, status=200) -> HttpRespo
 
 @never_cache  # the page can carry a freshly created key: no cache may keep it
 @workspace_view(minimum_role=Role.ADMIN)
-def api_keys(request: HttpRequest) -> HttpResponse:
+def api_keys(request: WorkspaceRequest) -> HttpResponse:
     if request.method != "POST":
         return _api_keys_page(request)
     form = ApiKeyForm(request.POST)
@@ -129,7 +130,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
-def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+def api_key_revoke(request: WorkspaceRequest, key_id: int) -> HttpResponse:
     api_key = get_object_or_404(ApiKey.objects.all(), pk=key_id)
     services.api_key_revoke(actor=request.user, api_key=api_key)
     messages.success(request, f"API key {api_key.name} is revoked.")

@@ -5,3 +5,6 @@ class SyncConfig(AppConfig):
     name = "connector.sync"
     label = "sync"
     verbose_name = "Sync runs"
+
+    def ready(self) -> None:
+        from connector.sync import receivers  # noqa: F401  (connects them)

@@ -23,6 +23,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from connector.connections.models import LaunchDarklyConnection, Status
+from connector.connections.selectors import connection_of_workspace
 from connector.mail import send_safe_mail
 from connector.shared_state import shared_lock
 from connector.sync.models import ItemStatus, NotifyWho, SyncItem, SyncRun, SyncSettings
@@ -36,11 +37,11 @@ def recipients() -> list[str]:
     tenant = current_tenant()
     who = SyncSettings.objects.filter().values_list("notify", flat=True).first()
     who = who or NotifyWho.OWNERS_AND_ADMINS
-    roles = {
+    roles: tuple[str, ...] = {
         NotifyWho.OWNERS_AND_ADMINS: (Role.OWNER, Role.ADMIN),
         NotifyWho.OWNERS: (Role.OWNER,),
         NotifyWho.NOBODY: (),
-    }[who]
+    }[NotifyWho(who)]
     return sorted(
         Membership.objects.filter(tenant=tenant, role__in=roles, user__is_active=True).values_list(
             "user__email", flat=True
@@ -88,7 +89,7 @@ def notify_needs_reauth(*, reason: str) -> None:
     what the connection says then."""
     from connector.sync.tasks import send_needs_reauth
 
-    connection = LaunchDarklyConnection.objects.first()
+    connection = connection_of_workspace()
     if connection is None:
         return
     # Names this incident, so a task delivered twice finds its message sent.

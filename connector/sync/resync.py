@@ -10,18 +10,22 @@ create or adopt is never touched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from connector.connections.gate import ConnectionUnusable, Gate, MustWait
 from connector.connections.models import LaunchDarklyConnection
+from connector.connections.selectors import connection_of_workspace
 from connector.launchdarkly import errors
-from connector.launchdarkly.client import refuse_page_loop
+from connector.launchdarkly.client import LaunchDarklyClient, refuse_page_loop
 from connector.metrics.desired import MANAGED_TAG, differences, fingerprint, metric_body
 from connector.metrics.models import MappingStatus, MetricMapping
-from connector.sync.gate import ConnectionUnusable, Gate, MustWait
+from connector.metrics.services import mapping_mark
 from connector.sync.models import (
     Action,
     DriftPolicy,
@@ -31,7 +35,8 @@ from connector.sync.models import (
     Trigger,
 )
 from connector.sync.reconcile import ROUTE_LIST, describe
-from connector.sync.services import sync_run_for_mappings
+from connector.sync.selectors import sync_settings
+from connector.sync.services import sync_run_create
 from tenants.scope import current_tenant
 
 
@@ -46,13 +51,9 @@ class ResyncReport:
     skipped: str = ""
 
 
-def sync_settings() -> SyncSettings:
-    return SyncSettings.objects.get_or_create()[0]
-
-
 def resync() -> ResyncReport:
     """Resync the workspace in scope (a no-op when it cannot call LaunchDarkly)."""
-    connection = LaunchDarklyConnection.objects.first()
+    connection = connection_of_workspace()
     if connection is None or not connection.is_usable or not connection.project_key:
         return ResyncReport(skipped="not connected")
     project = connection.project_key
@@ -84,7 +85,11 @@ def resync() -> ResyncReport:
             current = remote.get(mapping.metric_key)
             if mapping.source_event.is_removed:
                 report.orphaned.append(mapping.metric_key)
-                _mark(mapping, MappingStatus.ORPHANED, "The event was removed at the source.")
+                mapping_mark(
+                    mapping=mapping,
+                    status=MappingStatus.ORPHANED,
+                    detail="The event was removed at the source.",
+                )
                 if policy.orphan_policy == OrphanPolicy.DELETE and current is not None:
                     orphans_to_delete.append(mapping)
                 continue
@@ -99,15 +104,18 @@ def resync() -> ResyncReport:
                 continue
             if policy.drift_policy == DriftPolicy.REPAIR:
                 repair.append(mapping)
-                _mark(mapping, MappingStatus.PENDING, detail)
+                mapping_mark(mapping=mapping, status=MappingStatus.PENDING, detail=detail)
             else:
-                _mark(mapping, MappingStatus.DRIFTED, detail)
+                mapping_mark(mapping=mapping, status=MappingStatus.DRIFTED, detail=detail)
 
         # An update reads the metric back and creates it if it is gone.
-        run = sync_run_for_mappings(mappings=repair, action=Action.UPDATE, trigger=Trigger.RESYNC)
+        run = sync_run_create(
+            work=((mapping, Action.UPDATE) for mapping in repair), trigger=Trigger.RESYNC
+        )
         report.repair_run = run.pk if run else None
-        run = sync_run_for_mappings(
-            mappings=orphans_to_delete, action=Action.DELETE, trigger=Trigger.RESYNC
+        run = sync_run_create(
+            work=((mapping, Action.DELETE) for mapping in orphans_to_delete),
+            trigger=Trigger.RESYNC,
         )
         report.delete_run = run.pk if run else None
         return _recorded(policy, report)
@@ -131,25 +139,23 @@ def _remote_metrics(connection: LaunchDarklyConnection, project: str) -> dict[st
     next_href: str | None = None
     seen: set[str] = set()
     while True:
-        page, next_href = gate.call(
-            ROUTE_LIST,
-            lambda client, href=next_href: client.list_metrics_page(project, next_href=href),
-        )
+        page, next_href = gate.call(ROUTE_LIST, _metrics_page(project, next_href))
         remote.update((metric["key"], metric) for metric in page)
         if next_href is None:
             return remote
         refuse_page_loop(next_href, seen)
 
 
-def _mark(mapping: MetricMapping, status: str, detail: str) -> None:
-    MetricMapping.objects.filter(pk=mapping.pk).update(status=status, status_detail=detail[:2000])
+def _metrics_page(project: str, href: str | None) -> Callable[[LaunchDarklyClient], Any]:
+    return lambda client: client.list_metrics_page(project, next_href=href)
 
 
 def _refresh_snapshot(project: str, remote: dict[str, dict]) -> None:
     RemoteMetric.objects.filter(project_key=project).exclude(key__in=list(remote)).delete()
     known = {r.key: r for r in RemoteMetric.objects.filter(project_key=project)}
     now = timezone.now()
-    new, changed = [], []
+    new: list[RemoteMetric] = []
+    changed: list[RemoteMetric] = []
     for key, metric in remote.items():
         row = known.get(key) or RemoteMetric(tenant=current_tenant(), project_key=project, key=key)
         row.fingerprint = fingerprint(metric)

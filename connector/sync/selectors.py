@@ -4,13 +4,17 @@ the number of runs or items (the pages must stay fast with 10,000-item runs)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from connector.celery import app as celery_app
+from connector.connections.models import LaunchDarklyConnection, Status
+from connector.connections.services import budget_for
 from connector.sync.models import FINISHED_STATUSES, ItemStatus, SyncItem, SyncRun, SyncSettings
+from tenants.models import Tenant
 
 HISTORY_DAYS = 30
 
@@ -75,8 +79,124 @@ def daily_history(*, days: int = HISTORY_DAYS) -> list[Day]:
             failed=Count("pk", filter=Q(status__in=(ItemStatus.FAILED, ItemStatus.CONFLICT))),
         )
     )
-    by_day = {row["day"]: row for row in rows}
+    by_day = {row["day"]: (row["done"], row["failed"]) for row in rows}
     return [
-        Day(day=d, done=by_day.get(d, {}).get("done", 0), failed=by_day.get(d, {}).get("failed", 0))
+        Day(day=d, done=by_day.get(d, (0, 0))[0], failed=by_day.get(d, (0, 0))[1])
         for d in (start + timedelta(days=i) for i in range(days))
     ]
+
+
+@dataclass(frozen=True)
+class Progress:
+    counts: dict[str, int]
+    total: int
+    waiting_until: datetime | None
+    items_per_s: float | None
+    eta_s: float | None
+
+    @property
+    def finished(self) -> int:
+        return sum(self.counts.get(s, 0) for s in FINISHED_STATUSES)
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.finished / self.total) if self.total else 100
+
+
+RATE_WINDOW = timedelta(seconds=60)
+
+
+def run_progress(*, run: SyncRun) -> Progress:
+    """The run's counts by status at this moment and an estimate of the time left from
+    the rate observed over the last minute. Two queries, whatever the run's size."""
+    now = timezone.now()
+    recent_since = max(run.started_at, now - RATE_WINDOW)
+    stats = SyncItem.objects.filter(run=run).aggregate(
+        recent=Count("pk", filter=Q(finished_at__gte=recent_since)),
+        waiting_until=Min(
+            "next_attempt_at",
+            filter=Q(
+                status__in=(ItemStatus.WAITING, ItemStatus.IN_FLIGHT), next_attempt_at__gt=now
+            ),
+        ),
+    )
+    counts = dict(SyncItem.objects.filter(run=run).values_list("status").annotate(n=Count("pk")))
+    total = sum(counts.values())
+    remaining = total - sum(counts.get(s, 0) for s in FINISHED_STATUSES)
+    elapsed = (now - recent_since).total_seconds()
+    rate = stats["recent"] / elapsed if elapsed >= 1 and stats["recent"] else None
+    eta = remaining / rate if rate and remaining else (0.0 if not remaining else None)
+    return Progress(
+        counts=counts,
+        total=total,
+        waiting_until=stats["waiting_until"],
+        items_per_s=rate,
+        eta_s=eta,
+    )
+
+
+def sync_settings() -> SyncSettings:
+    """The workspace's sync settings, with the defaults until someone changes them."""
+    return SyncSettings.objects.get_or_create()[0]
+
+
+# --- the operators' overview ----------------------------------------------------------
+# Every workspace's sync health on one page (staff only). It crosses workspaces by
+# design, so every query below says `.unscoped()`.
+
+OPS_FAILED = (ItemStatus.FAILED, ItemStatus.CONFLICT)
+
+
+@dataclass(frozen=True)
+class Overview:
+    failing: list[dict]
+    needs_reauth: list[LaunchDarklyConnection]
+    rate_limited: list[tuple[LaunchDarklyConnection, datetime]]
+    open_items: int
+    oldest_open_since: datetime | None
+    broker_queue_depth: int | None
+
+
+def broker_queue_depth() -> int | None:
+    """Messages waiting in the default Celery queue, if the broker can say."""
+    try:
+        with celery_app.connection_for_read() as conn:
+            declared = conn.default_channel.queue_declare(
+                queue=celery_app.conf.task_default_queue, passive=True
+            )
+            return declared.message_count
+    except Exception:  # an overview must render even when the broker cannot answer
+        return None
+
+
+def overview() -> Overview:
+    now = timezone.now().timestamp()
+    failing = list(
+        SyncRun.objects.unscoped()
+        .filter(items__status__in=OPS_FAILED)
+        .values("tenant_id")
+        .annotate(
+            failed=Count("items", filter=Q(items__status__in=OPS_FAILED)),
+            runs=Count("id", distinct=True),
+        )
+        .order_by("-failed")[:100]
+    )
+    tenants = Tenant.objects.in_bulk([row["tenant_id"] for row in failing])
+    for row in failing:
+        row["tenant"] = tenants[row["tenant_id"]]
+    connections = LaunchDarklyConnection.objects.unscoped().select_related("tenant")
+    limited = []
+    for connection in connections.filter(status=Status.ACTIVE):
+        until = budget_for(connection).limited_until(now=now)
+        if until:
+            limited.append((connection, datetime.fromtimestamp(until, tz=UTC)))
+    open_items = SyncItem.objects.unscoped().exclude(status__in=FINISHED_STATUSES)
+    stats = open_items.aggregate(n=Count("pk"), oldest=Min("run__started_at"))
+    return Overview(
+        failing=failing,
+        needs_reauth=list(connections.filter(status=Status.NEEDS_REAUTH)),
+        rate_limited=limited,
+        open_items=stats["n"],
+        oldest_open_since=stats["oldest"],
+        broker_queue_depth=broker_queue_depth(),
+    )

@@ -14,23 +14,21 @@ import logging
 import random
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import OperationalError, transaction
-from django.db.models import Count, F, Min, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
-from connector.connections.models import LaunchDarklyConnection
-from connector.launchdarkly import errors
-from connector.metrics.models import MappingStatus, MetricMapping
-from connector.shared_state import LockTimeout
-from connector.sync.gate import (
+from connector.connections.gate import (
     ConnectionUnusable,
     Gate,
     MustWait,
@@ -38,6 +36,14 @@ from connector.sync.gate import (
     TargetGone,
     target_of,
 )
+from connector.connections.models import LaunchDarklyConnection
+from connector.connections.selectors import connection_of_workspace
+from connector.launchdarkly import errors
+from connector.metrics.models import MappingStatus, MetricMapping
+from connector.metrics.services import mapping_record, mappings_forget_remote
+from connector.observability.context import bind_log_context
+from connector.observability.prometheus import sync_item_settled
+from connector.shared_state import LockTimeout
 from connector.sync.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -48,7 +54,7 @@ from connector.sync.models import (
     SyncRun,
 )
 from connector.sync.reconcile import Outcome, reconcile
-from tenants.models import User
+from tenants.models import AuditAction, User
 from tenants.scope import current_tenant
 from tenants.services import audit_record
 
@@ -100,7 +106,7 @@ def _enqueue_items(tenant_id: int, item_ids: list[int]) -> None:
 def pump() -> list[int]:
     """Queue the workspace's next ready items, up to its window. Returns their ids."""
     tenant = current_tenant()
-    connection = LaunchDarklyConnection.objects.first()
+    connection = connection_of_workspace()
     if connection is None or not connection.is_usable:
         SyncItem.objects.filter(status__in=READY_STATUSES).update(status=ItemStatus.PAUSED)
         return []
@@ -164,12 +170,8 @@ def sync_target_changed(*, reason: str) -> int:
     the old place: a new plan creates the metrics where the connection points now.
     Returns how many items were cancelled."""
     cancelled = sync_cancel_unfinished(reason=reason)
-    MetricMapping.objects.filter().update(
-        managed=False,
-        applied_hash="",
-        ld_version=None,
-        status=MappingStatus.PENDING,
-        status_detail="Not yet in the LaunchDarkly project the workspace is connected to now.",
+    mappings_forget_remote(
+        detail="Not yet in the LaunchDarkly project the workspace is connected to now."
     )
     RemoteMetric.objects.filter().delete()
     return cancelled
@@ -187,54 +189,58 @@ def sync_cancel_unfinished(*, reason: str) -> int:
 
 
 @transaction.atomic
-def sync_run_retry_failed(*, run: SyncRun, user: User) -> int:
+def sync_run_retry_failed(*, run: SyncRun, actor: User) -> int:
     count = SyncItem.objects.filter(
         run=run, status__in=(ItemStatus.FAILED, ItemStatus.CONFLICT)
     ).update(status=ItemStatus.PENDING, attempts=0, next_attempt_at=None, finished_at=None)
     if count:
         SyncRun.objects.filter(pk=run.pk).update(finished_at=None)
         audit_record(
-            actor=user, action="sync.retry_failed", target=f"run {run.pk}", details={"items": count}
+            actor=actor,
+            action=AuditAction.SYNC_RETRY_FAILED,
+            target=f"run {run.pk}",
+            details={"items": count},
         )
         sync_run_start(run=run)
     return count
 
 
 @transaction.atomic
-def sync_item_retry(*, item: SyncItem, user: User) -> bool:
+def sync_item_retry(*, item: SyncItem, actor: User) -> bool:
     updated = SyncItem.objects.filter(
         pk=item.pk, status__in=(ItemStatus.FAILED, ItemStatus.CONFLICT)
     ).update(status=ItemStatus.PENDING, attempts=0, next_attempt_at=None, finished_at=None)
     if updated:
         SyncRun.objects.filter(pk=item.run_id).update(finished_at=None)
-        audit_record(actor=user, action="sync.retry_item", target=item.mapping.metric_key)
+        audit_record(
+            actor=actor, action=AuditAction.SYNC_RETRY_ITEM, target=item.mapping.metric_key
+        )
         sync_run_start(run=item.run)
     return bool(updated)
 
 
-def sync_run_new(*, trigger: str, user: User | None, total: int) -> SyncRun:
-    """A run, bound to where the workspace's connection points now."""
-    connection = LaunchDarklyConnection.objects.first()
+def sync_run_create(
+    *, work: Iterable[tuple[MetricMapping, str]], trigger: str, actor: User | None = None
+) -> SyncRun | None:
+    """The one way a run begins: one item per (mapping, action), bound to where the
+    workspace's connection points now, sent once the transaction commits. None when
+    there is nothing to do."""
+    work = list(work)
+    if not work:
+        return None
+    connection = connection_of_workspace()
     instance, account_id, project_key = target_of(connection) if connection else ("", "", "")
-    return SyncRun.objects.create(
+    run = SyncRun.objects.create(
         trigger=trigger,
-        started_by=user,
-        total=total,
+        started_by=actor,
+        total=len(work),
         instance=instance,
         account_id=account_id,
         project_key=project_key,
     )
-
-
-def sync_run_for_mappings(
-    *, mappings: list[MetricMapping], action: str, trigger: str, user: User | None = None
-) -> SyncRun | None:
-    """A run with one item per mapping (updates after a change, repairs, deletions)."""
-    if not mappings:
-        return None
-    run = sync_run_new(trigger=trigger, user=user, total=len(mappings))
     SyncItem.objects.bulk_create(
-        SyncItem(tenant=run.tenant, run=run, mapping=m, action=action) for m in mappings
+        SyncItem(tenant=run.tenant, run=run, mapping=mapping, action=action)
+        for mapping, action in work
     )
     sync_run_start(run=run)
     return run
@@ -301,8 +307,9 @@ def item_run(*, item_id: int) -> str | None:
     if token is None:
         return None
     item = SyncItem.objects.select_related("mapping__source_event", "run").get(pk=item_id)
+    bind_log_context(run_id=item.run_id)
     claim = Claim(item=item, token=token)
-    connection = LaunchDarklyConnection.objects.first()
+    connection = connection_of_workspace()
     if connection is None or not connection.is_usable:
         return _settle(
             claim, ItemStatus.PAUSED, message="Waiting for LaunchDarkly to be reconnected."
@@ -367,7 +374,7 @@ def _backoff_s(attempt: int) -> float:
 
 def _failed_call(claim: Claim, exc: errors.LaunchDarklyError) -> str | None:
     item = claim.item
-    detail = {"http_status": exc.status, "code": exc.code or type(exc).__name__}
+    http_status, code = exc.status, exc.code or type(exc).__name__
     message = exc.message
     if exc.retryable and item.attempts < settings.SYNC_MAX_ATTEMPTS:
         delay = _backoff_s(item.attempts)
@@ -376,7 +383,8 @@ def _failed_call(claim: Claim, exc: errors.LaunchDarklyError) -> str | None:
             ItemStatus.RETRYING,
             message=f"{message} (retrying in {delay:.0f} s)",
             next_attempt_at=timezone.now() + timedelta(seconds=delay),
-            **detail,
+            http_status=http_status,
+            code=code,
         )
     if exc.retryable:
         message = f"Gave up after {item.attempts} attempts: {message}"
@@ -385,7 +393,8 @@ def _failed_call(claim: Claim, exc: errors.LaunchDarklyError) -> str | None:
         ItemStatus.FAILED,
         message=message,
         mapping={"status": MappingStatus.FAILED, "status_detail": message},
-        **detail,
+        http_status=http_status,
+        code=code,
     )
 
 
@@ -436,7 +445,7 @@ def _settle(
     """Record the outcome, only if this worker still holds the claim (compare and
     set on its token); None when the claim was taken over and nothing was recorded."""
     finished = status in FINISHED_STATUSES
-    fields = {
+    fields: dict[str, Any] = {
         "status": status,
         "error_message": message if status != ItemStatus.DONE else "",
         "next_attempt_at": next_attempt_at,
@@ -462,7 +471,8 @@ def _settle(
             )
             return None
         if mapping:
-            MetricMapping.objects.filter(pk=claim.item.mapping_id).update(**mapping)
+            mapping_record(mapping_id=claim.item.mapping_id, **mapping)
+    sync_item_settled(outcome=status)
     if finished:
         _finish_run_if_done(claim.item.run_id)
     return status
@@ -499,53 +509,4 @@ def sweep_stale_claims() -> list[int]:
         .filter(status__in=READY_STATUSES)
         .values_list("tenant_id", flat=True)
         .distinct()
-    )
-
-
-@dataclass(frozen=True)
-class Progress:
-    counts: dict[str, int]
-    total: int
-    waiting_until: datetime | None
-    items_per_s: float | None
-    eta_s: float | None
-
-    @property
-    def finished(self) -> int:
-        return sum(self.counts.get(s, 0) for s in FINISHED_STATUSES)
-
-    @property
-    def percent(self) -> int:
-        return int(100 * self.finished / self.total) if self.total else 100
-
-
-RATE_WINDOW = timedelta(seconds=60)
-
-
-def run_progress(*, run: SyncRun) -> Progress:
-    """The run's counts by status at this moment and an estimate of the time left from
-    the rate observed over the last minute. Two queries, whatever the run's size."""
-    now = timezone.now()
-    recent_since = max(run.started_at, now - RATE_WINDOW)
-    stats = SyncItem.objects.filter(run=run).aggregate(
-        recent=Count("pk", filter=Q(finished_at__gte=recent_since)),
-        waiting_until=Min(
-            "next_attempt_at",
-            filter=Q(
-                status__in=(ItemStatus.WAITING, ItemStatus.IN_FLIGHT), next_attempt_at__gt=now
-            ),
-        ),
-    )
-    counts = dict(SyncItem.objects.filter(run=run).values_list("status").annotate(n=Count("pk")))
-    total = sum(counts.values())
-    remaining = total - sum(counts.get(s, 0) for s in FINISHED_STATUSES)
-    elapsed = (now - recent_since).total_seconds()
-    rate = stats["recent"] / elapsed if elapsed >= 1 and stats["recent"] else None
-    eta = remaining / rate if rate and remaining else (0.0 if not remaining else None)
-    return Progress(
-        counts=counts,
-        total=total,
-        waiting_until=stats["waiting_until"],
-        items_per_s=rate,
-        eta_s=eta,
     )

@@ -1,15 +1,14 @@
-"""Thin tasks: ids in, scope set from the argument, one service call."""
+"""Thin tasks: ids in, scope set from the first argument (the workspace), one service
+call. A task for a workspace that is gone does nothing: its rows went with it."""
 
 from celery import shared_task
 from django.conf import settings
 
+from connector.connections.models import LaunchDarklyConnection, Status
+from connector.observability.context import log_context
 from connector.sync import notify, services
-from tenants.models import Tenant
-from tenants.scope import tenant_scope
-
-
-def _tenant(tenant_id: int) -> Tenant | None:
-    return Tenant.objects.filter(pk=tenant_id).first()
+from connector.sync.resync import resync
+from tenants.scope import runs_in_workspace
 
 
 # The item keeps its own time limit (SYNC_ITEM_TIME_LIMIT_S, enforced by the gate);
@@ -19,21 +18,17 @@ def _tenant(tenant_id: int) -> Tenant | None:
     soft_time_limit=settings.SYNC_STALE_CLAIM_S,
     time_limit=settings.SYNC_STALE_CLAIM_S + 30,
 )
+@runs_in_workspace
 def sync_item(tenant_id: int, item_id: int) -> None:
-    tenant = _tenant(tenant_id)
-    if tenant is None:
-        return  # the workspace is gone, and its items with it
-    with tenant_scope(tenant):
+    with log_context(item_id=item_id):
         services.item_run(item_id=item_id)
         services.pump()
 
 
 @shared_task(name="sync.pump", soft_time_limit=30, time_limit=60)
+@runs_in_workspace
 def sync_pump(tenant_id: int) -> None:
-    tenant = _tenant(tenant_id)
-    if tenant is not None:
-        with tenant_scope(tenant):
-            services.pump()
+    services.pump()
 
 
 @shared_task(name="sync.sweep", soft_time_limit=30, time_limit=60)
@@ -43,20 +38,14 @@ def sync_sweep() -> None:
 
 
 @shared_task(name="sync.resync", soft_time_limit=300, time_limit=360)
+@runs_in_workspace
 def sync_resync(tenant_id: int) -> None:
-    from connector.sync.resync import resync
-
-    tenant = _tenant(tenant_id)
-    if tenant is not None:
-        with tenant_scope(tenant):
-            resync()
+    resync()
 
 
 @shared_task(name="sync.resync_all", soft_time_limit=60, time_limit=120)
 def sync_resync_all() -> None:
     """Beat: one resync task per connected workspace (crosses workspaces on purpose)."""
-    from connector.connections.models import LaunchDarklyConnection, Status
-
     tenant_ids = (
         LaunchDarklyConnection.objects.unscoped()
         .filter(status=Status.ACTIVE)
@@ -82,16 +71,13 @@ MAIL_RETRY = {
 
 
 @shared_task(name="notify.run_failures", **MAIL_RETRY)
+@runs_in_workspace
 def send_run_failures(tenant_id: int, run_id: int) -> None:
-    tenant = _tenant(tenant_id)
-    if tenant is not None:
-        with tenant_scope(tenant):
-            notify.run_failures_send(run_id=run_id)
+    with log_context(run_id=run_id):
+        notify.run_failures_send(run_id=run_id)
 
 
 @shared_task(name="notify.needs_reauth", **MAIL_RETRY)
+@runs_in_workspace
 def send_needs_reauth(tenant_id: int, connection_id: int, incident: str) -> None:
-    tenant = _tenant(tenant_id)
-    if tenant is not None:
-        with tenant_scope(tenant):
-            notify.needs_reauth_send(connection_id=connection_id, incident=incident)
+    notify.needs_reauth_send(connection_id=connection_id, incident=incident)

@@ -6,18 +6,20 @@ from datetime import UTC, datetime
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from connector.connections.models import LaunchDarklyConnection
 from connector.connections.selectors import connection_of_workspace
+from connector.connections.services import budget_for
 from connector.inputs import PAGE_MAX, whole_number_or_none
 from connector.launchdarkly import instances
 from connector.sync import selectors, services
 from connector.sync.forms import SyncSettingsForm
-from connector.sync.gate import budget_for
 from connector.sync.models import SyncItem, SyncRun
-from connector.sync.resync import sync_settings
+from connector.sync.selectors import sync_settings
+from tenants.http import WorkspaceRequest
 from tenants.models import Role
 from tenants.views import workspace_view
 
@@ -29,12 +31,11 @@ QUEUE_DOWN = (
 )
 
 
-def _progress_context(run: SyncRun | None) -> dict:
+def _progress_context(run: SyncRun | None, connection: LaunchDarklyConnection | None) -> dict:
     if run is None:
         return {"run": None}
-    progress = services.run_progress(run=run)
+    progress = selectors.run_progress(run=run)
     waiting_until = progress.waiting_until
-    connection = connection_of_workspace()
     if run.finished_at is None and waiting_until is None and connection:
         # Workers sleeping through a window reset show up in the shared budget only.
         limited = budget_for(connection).limited_until()
@@ -42,8 +43,7 @@ def _progress_context(run: SyncRun | None) -> dict:
     return {"run": run, "progress": progress, "waiting_until": waiting_until}
 
 
-def _metric_url_base() -> str:
-    connection = connection_of_workspace()
+def _metric_url_base(connection: LaunchDarklyConnection | None) -> str:
     if connection is None or not connection.project_key:
         return ""
     # LaunchDarkly: a metric's page is <ui>/<projectKey>/metrics/<metricKey>/details (its _site).
@@ -51,16 +51,17 @@ def _metric_url_base() -> str:
 
 
 @workspace_view()
-def status(request: HttpRequest) -> HttpResponse:
+def status(request: WorkspaceRequest) -> HttpResponse:
     run = selectors.current_run()
+    connection = connection_of_workspace()
     history = selectors.daily_history()
     peak = max((d.done + d.failed for d in history), default=0) or 1
     return render(
         request,
         "sync/status.html",
         {
-            **_progress_context(run),
-            "connection": connection_of_workspace(),
+            **_progress_context(run, connection),
+            "connection": connection,
             "runs": selectors.runs_with_counts(),
             "last_resync": selectors.last_resync(),
             "history": history,
@@ -71,38 +72,39 @@ def status(request: HttpRequest) -> HttpResponse:
 
 
 @workspace_view()
-def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_detail(request: WorkspaceRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(SyncRun.objects.all(), pk=run_id)
     show = request.GET.get("show", "")
     # Not a page number (None) shows the first page.
     number = whole_number_or_none(request.GET.get("page"), minimum=1, maximum=PAGE_MAX)
     page = Paginator(selectors.run_items(run=run, show=show), ITEMS_PER_PAGE).get_page(number)
+    connection = connection_of_workspace()
     return render(
         request,
         "sync/run.html",
         {
-            **_progress_context(run),
+            **_progress_context(run, connection),
             "page": page,
             "show": show,
             "filters": selectors.ITEM_FILTERS,
-            "metric_url_base": _metric_url_base(),
+            "metric_url_base": _metric_url_base(connection),
             "can_manage": request.membership.has_role(Role.ADMIN),
         },
     )
 
 
 @workspace_view()
-def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_progress(request: WorkspaceRequest, run_id: int) -> HttpResponse:
     """The progress fragment the status pages poll (no full reload)."""
     run = get_object_or_404(SyncRun.objects.all(), pk=run_id)
-    return render(request, "sync/_progress.html", _progress_context(run))
+    return render(request, "sync/_progress.html", _progress_context(run, connection_of_workspace()))
 
 
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
-def run_retry_failed(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_retry_failed(request: WorkspaceRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(SyncRun.objects.all(), pk=run_id)
-    count = services.sync_run_retry_failed(run=run, user=request.user)
+    count = services.sync_run_retry_failed(run=run, actor=request.user)
     if count and run.queue_reached is False:
         messages.warning(request, f"{count} item(s) will be retried. {QUEUE_DOWN}")
     elif count:
@@ -114,9 +116,9 @@ def run_retry_failed(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
-def item_retry(request: HttpRequest, item_id: int) -> HttpResponse:
+def item_retry(request: WorkspaceRequest, item_id: int) -> HttpResponse:
     item = get_object_or_404(SyncItem.objects.select_related("run", "mapping"), pk=item_id)
-    if services.sync_item_retry(item=item, user=request.user):
+    if services.sync_item_retry(item=item, actor=request.user):
         if item.run.queue_reached is False:
             messages.warning(request, f"{item.mapping.metric_key} will be retried. {QUEUE_DOWN}")
         else:
@@ -127,7 +129,7 @@ def item_retry(request: HttpRequest, item_id: int) -> HttpResponse:
 
 
 @workspace_view(minimum_role=Role.ADMIN)
-def sync_settings_page(request: HttpRequest) -> HttpResponse:
+def sync_settings_page(request: WorkspaceRequest) -> HttpResponse:
     form = SyncSettingsForm(request.POST or None, instance=sync_settings())
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -138,10 +140,6 @@ def sync_settings_page(request: HttpRequest) -> HttpResponse:
 
 def operators_overview(request: HttpRequest) -> HttpResponse:
     """Staff only. Anyone else gets the same 404 as for a page that does not exist."""
-    from django.http import Http404
-
-    from connector.sync.ops import overview
-
     if not (request.user.is_authenticated and request.user.is_staff):
         raise Http404("Not found.")
-    return render(request, "sync/ops.html", {"overview": overview()})
+    return render(request, "sync/ops.html", {"overview": selectors.overview()})

@@ -222,7 +222,7 @@ def test_api_token__error_reports__hide_the_pasted_token(client_of, admin, works
     with tenant_scope(workspace):
         try:  # an unexpected failure inside the service, with the token in its frames
             services.connection_connect_api_token(
-                user=admin.user, instance="no-such-instance", token=token
+                actor=admin.user, instance="no-such-instance", token=token
             )
         except Exception:
             report = ExceptionReporter(request, *sys.exc_info()).get_traceback_text()

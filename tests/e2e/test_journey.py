@@ -142,7 +142,13 @@ def test_journey__sign_up_to_metrics_break_reconnect_retry(
         page.reload()
     expect(banner).to_be_visible()
     steps.shot("needs-reconnect-banner")
-    mails = [p.read_text() for p in Path(mail_dir).glob("*.log")]
+    # The email is a task of its own, queued when the connection broke: it may land
+    # a moment after the banner shows.
+    for _ in range(40):
+        mails = [p.read_text() for p in Path(mail_dir).glob("*.log")]
+        if mails:
+            break
+        page.wait_for_timeout(250)
     assert len(mails) == 1 and "LaunchDarkly needs you to reconnect" in mails[0]
 
     # LaunchDarkly misbehaves for a while: what is sent after the reconnect fails.

@@ -6,10 +6,10 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from connector.connections.models import AuthKind, Instance, LaunchDarklyConnection, Status
+from connector.connections.models import AuthKind, LaunchDarklyConnection, Status
 from connector.metrics.models import MetricPlan
-from connector.metrics.plans import Choices
-from connector.metrics.views import _context_kinds_cache_key
+from connector.planner.plans import Choices
+from connector.planner.views import _context_kinds_cache_key
 from connector.sources.models import SourceEvent, ValueKind
 from tenants.scope import tenant_scope
 
@@ -56,7 +56,7 @@ def connect(workspace, *, project_key="default", units=("user", "organization", 
     (the context kinds are put in the cache as if LaunchDarkly had answered)."""
     with tenant_scope(workspace):
         connection = LaunchDarklyConnection(
-            instance=Instance.COMMERCIAL,
+            instance="commercial",
             auth_kind=AuthKind.API_TOKEN,
             status=Status.ACTIVE,
             account_id="acct-1",

@@ -25,7 +25,7 @@ def context_kind_calls(ld):
 
 @pytest.mark.django_db
 def test_picker__connected__offers_context_kinds_cached(connected_to_sandbox, workspace, ld):
-    url = reverse("metrics:picker", args=[workspace.slug])
+    url = reverse("planner:picker", args=[workspace.slug])
 
     first = connected_to_sandbox.get(url).content.decode()
     connected_to_sandbox.get(url)
@@ -39,7 +39,7 @@ def test_picker__connected__offers_context_kinds_cached(connected_to_sandbox, wo
 def test_picker__launchdarkly_fails__user_only_with_note(connected_to_sandbox, workspace, ld):
     ld.set_faults(rate=1, kinds=["503"], routes=["/api/v2/projects/default/context-kinds"])
 
-    response = connected_to_sandbox.get(reverse("metrics:picker", args=[workspace.slug]))
+    response = connected_to_sandbox.get(reverse("planner:picker", args=[workspace.slug]))
 
     assert response.status_code == 200
     page = response.content.decode()

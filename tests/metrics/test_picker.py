@@ -1,5 +1,6 @@
 """The event picker: search, filters, sorting, pagination and selection."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connector.metrics.models import MetricMapping, MetricPlan
-from connector.metrics.plans import plan_compute
+from connector.planner.plans import plan_compute
 from connector.sources.models import ValueKind
 from tenants.scope import tenant_scope
 from tests.metrics.conftest import make_event, make_events
@@ -18,11 +19,11 @@ pytestmark = pytest.mark.django_db
 
 
 def picker_url(workspace):
-    return reverse("metrics:picker", args=[workspace.slug])
+    return reverse("planner:picker", args=[workspace.slug])
 
 
 def plan_url(workspace):
-    return reverse("metrics:plan_create", args=[workspace.slug])
+    return reverse("planner:plan_create", args=[workspace.slug])
 
 
 def keys_on(response):
@@ -157,6 +158,19 @@ def test_picker__pagination__fifty_per_page_links_keep_the_filter(client_of, mem
     assert beyond.status_code == 200 and keys_on(beyond) == keys_on(third)
 
 
+def test_picker__many_pages__links_around_the_current_one_and_the_ends(
+    client_of, member, workspace
+):
+    make_events(workspace, 1000)  # 20 pages of 50
+
+    page = client_of(member).get(picker_url(workspace), {"page": "10"}).content.decode()
+
+    start = page.index('<nav class="pagination"')
+    nav = page[start : page.index("</nav>", start)]
+    shown = re.findall(r'page=(\d+)">\d+</a>|class="current">(\d+)<|class="gap">(…)<', nav)
+    assert " ".join("".join(match) for match in shown) == "1 2 … 8 9 10 11 12 … 19 20"
+
+
 def test_picker__invalid_filter__reported_and_left_out(client_of, member, workspace):
     make_event(workspace, "signup")
 
@@ -188,7 +202,7 @@ def test_picker__select_all_matching__selects_every_page(client_of, admin, works
             "mapped": None,
         }
     }
-    assert response["Location"] == reverse("metrics:plan", args=[workspace.slug, plan.pk])
+    assert response["Location"] == reverse("planner:plan", args=[workspace.slug, plan.pk])
     with tenant_scope(workspace):
         computed = plan_compute(plan=plan)
     assert len(computed.rows) == 120

@@ -7,7 +7,7 @@ from django.utils import timezone
 from connector.metrics.desired import MANAGED_TAG, fingerprint, metric_body
 from connector.metrics.keys import metric_key_for
 from connector.metrics.models import MetricMapping, MetricPlan
-from connector.metrics.plans import PlanAction, plan_apply, plan_compute
+from connector.planner.plans import PlanAction, plan_apply, plan_compute
 from connector.sources.models import ValueKind
 from connector.sync.models import Action, RemoteMetric, SyncItem, SyncRun
 from tenants.models import AuditEvent
@@ -25,7 +25,7 @@ def compute(workspace, plan):
 
 def apply(workspace, plan, user):
     with tenant_scope(workspace):
-        return plan_apply(plan=plan, user=user)
+        return plan_apply(plan=plan, actor=user)
 
 
 def only_row(workspace, plan):
@@ -44,11 +44,11 @@ def mark_synced(workspace):
 
 
 def review_url(workspace, plan):
-    return reverse("metrics:plan", args=[workspace.slug, plan.pk])
+    return reverse("planner:plan", args=[workspace.slug, plan.pk])
 
 
 def apply_url(workspace, plan):
-    return reverse("metrics:plan_apply", args=[workspace.slug, plan.pk])
+    return reverse("planner:plan_apply", args=[workspace.slug, plan.pk])
 
 
 # --- default kinds ---------------------------------------------------------------------
@@ -368,7 +368,7 @@ def test_apply__twice__nothing_new_and_says_so(client_of, admin, workspace, conn
 
 
 def test_apply__service_twice__refused_without_a_second_run(admin, workspace, connected):
-    from connector.metrics.plans import PlanAlreadyApplied
+    from connector.planner.plans import PlanAlreadyApplied
 
     plan = make_plan(workspace, admin.user, ids=[make_event(workspace, "signup").pk])
     apply(workspace, plan, admin.user)

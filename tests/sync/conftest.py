@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from connector.connections.models import LaunchDarklyConnection
 from connector.metrics.models import MetricPlan
-from connector.metrics.plans import Choices, plan_apply
+from connector.planner.plans import Choices, plan_apply
 from connector.sources.models import SourceEvent, ValueKind
 from tenants.scope import tenant_scope
 
@@ -53,7 +53,7 @@ def apply_plan(workspace, user, events, **choices):
             selection={"ids": [e.pk for e in events]},
             choices=Choices(**choices).to_json(),
         )
-        return plan_apply(plan=plan, user=user)
+        return plan_apply(plan=plan, actor=user)
 
 
 def sandbox_metrics(ld, project="default"):

@@ -1,10 +1,10 @@
-"""The shared rate budget of one LaunchDarkly account (connector/sync/budget.py), on the
+"""The shared rate budget of one LaunchDarkly account (connector/launchdarkly/budget.py), on the
 configured shared state (Redis or files), with the clock given explicitly."""
 
 import pytest
 
+from connector.launchdarkly.budget import RESERVATION_TTL_S, UNKNOWN_RESET_WAIT_S, RateBudget
 from connector.launchdarkly.ratelimit import RateLimitInfo
-from connector.sync.budget import RESERVATION_TTL_S, UNKNOWN_RESET_WAIT_S, RateBudget
 
 ROUTE = "POST /api/v2/metrics/{projectKey}"
 NOW = 1_800_000_000.0

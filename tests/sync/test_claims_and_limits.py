@@ -9,9 +9,9 @@ import pytest
 from django.db import connection as db_connection
 from django.utils import timezone
 
+from connector.connections.services import budget_for
 from connector.metrics.models import MappingStatus, MetricMapping
 from connector.sync import services
-from connector.sync.gate import budget_for
 from connector.sync.models import ItemStatus, SyncItem
 from tenants.scope import tenant_scope
 from tests.sync.conftest import apply_plan, connect_workspace, make_events, sandbox_metrics

@@ -9,7 +9,7 @@ from django.db import connection
 
 from connector.metrics.desired import MANAGED_TAG, metric_body
 from connector.metrics.models import MappingStatus, MetricMapping
-from connector.sync import services
+from connector.sync import selectors, services
 from connector.sync.models import ItemStatus, SyncItem
 from tenants.scope import tenant_scope
 from tests.sync.conftest import apply_plan, connect_workspace, make_events, sandbox_metrics
@@ -210,7 +210,7 @@ def test_sync__rate_limited__waits_not_fails(client_of, workspace, admin, ld_wit
     waiting = [i for i in items(workspace) if i.status == ItemStatus.WAITING]
     assert all(i.next_attempt_at and i.attempts == 0 for i in waiting)
     with tenant_scope(workspace):
-        progress = services.run_progress(run=waiting[0].run)
+        progress = selectors.run_progress(run=waiting[0].run)
     assert progress.waiting_until is not None and progress.counts[ItemStatus.WAITING] == 2
 
 

@@ -117,7 +117,7 @@ def test_sync_settings__admin_sets_policies__saved(client_of, admin, workspace):
         {"drift_policy": "repair", "orphan_policy": "delete", "notify": "owners"},
     )
     assert response.status_code == 302
-    from connector.sync.resync import sync_settings
+    from connector.sync.selectors import sync_settings
 
     with tenant_scope(workspace):
         saved = sync_settings()
@@ -170,7 +170,7 @@ def test_notify__connection_failing_for_hours__one_email(
 def test_notify__setting_nobody__no_email(
     owner, workspace, mailoutbox, django_capture_on_commit_callbacks
 ):
-    from connector.sync.resync import sync_settings
+    from connector.sync.selectors import sync_settings
 
     run = make_run(workspace, items=2, status=ItemStatus.IN_FLIGHT)
     with tenant_scope(workspace), django_capture_on_commit_callbacks(execute=True):
@@ -195,7 +195,7 @@ def test_status_pages__other_workspace_member__404(client_of, workspace):
 
 @pytest.mark.django_db
 def test_ops_overview__staff_sees_every_workspace_health(client, workspace):
-    from connector.sync.budget import RateBudget
+    from connector.launchdarkly.budget import RateBudget
     from tests.factories import TenantFactory, UserFactory
 
     other = TenantFactory(name="Other Co")

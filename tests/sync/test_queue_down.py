@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from connector.celery import app
 from connector.metrics.models import MetricPlan
-from connector.metrics.plans import Choices
+from connector.planner.plans import Choices
 from connector.sync import services
 from connector.sync.models import ItemStatus, SyncItem, SyncRun
 from tenants.scope import tenant_scope
@@ -43,7 +43,7 @@ def test_plan_apply__queue_down__run_kept_user_told_it_starts_later(
         )
 
     response = client_of(admin).post(
-        reverse("metrics:plan_apply", args=[workspace.slug, plan.pk]), follow=True
+        reverse("planner:plan_apply", args=[workspace.slug, plan.pk]), follow=True
     )
 
     assert response.status_code == 200

@@ -8,7 +8,8 @@ from django.urls import reverse
 from connector.metrics.models import MappingStatus, MetricMapping
 from connector.sources.models import SourceEvent
 from connector.sync.models import Action, DriftPolicy, OrphanPolicy, RemoteMetric, SyncItem
-from connector.sync.resync import resync, sync_settings
+from connector.sync.resync import resync
+from connector.sync.selectors import sync_settings
 from tenants.scope import tenant_scope
 from tests.sync.conftest import apply_plan, connect_workspace, make_events, sandbox_metrics
 from tests.sync.test_engine import run_all

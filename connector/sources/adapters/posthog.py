@@ -56,7 +56,7 @@ def _when(value: Any) -> datetime | None:
 
 @register("posthog")
 class PostHogAdapter:
-    origin = Origin.POSTHOG
+    origin: str = Origin.POSTHOG
 
     def __init__(
         self,

@@ -6,6 +6,8 @@ URI); the sandbox itself runs outside Django with its own in-memory state.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -45,7 +47,7 @@ class Command(BaseCommand):
             default=f"{settings.PUBLIC_URL}/connect/launchdarkly/callback",
         )
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         sandbox_options = SandboxOptions(
             token_ttl=options["token_ttl"],
             code_ttl=options["code_ttl"],

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from connector.sources.demo import seed_demo_catalog
-from tenants.models import Membership, Role, Tenant, User
+from tenants.models import AuditAction, Membership, Role, Tenant, User
 from tenants.scope import tenant_scope
 from tenants.services import audit_record
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": Role.OWNER})
         if tenant_created:
             with tenant_scope(tenant):
-                audit_record(actor=user, action="workspace.created", target=DEMO_SLUG)
+                audit_record(actor=user, action=AuditAction.WORKSPACE_CREATED, target=DEMO_SLUG)
         with tenant_scope(tenant):
             catalog = seed_demo_catalog()
         self.stdout.write(
