@@ -1,12 +1,19 @@
 from django import forms
 
-from connector.launchdarkly.instances import INSTANCE_CHOICES
+from connector.launchdarkly.instances import connectable_choices
 
 
 class InstanceForm(forms.Form):
+    # A callable: the development override is read when the form is built, not at import.
     instance = forms.ChoiceField(
-        choices=INSTANCE_CHOICES, initial="commercial", label="LaunchDarkly instance"
+        choices=connectable_choices, initial="commercial", label="LaunchDarkly instance"
     )
+
+    @property
+    def single_choice(self) -> str:
+        """The label of the only instance on offer (the local sandbox), if there is one."""
+        choices = connectable_choices()
+        return str(choices[0][1]) if len(choices) == 1 else ""
 
 
 class ApiTokenForm(InstanceForm):

@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from connector import crypto
-from connector.launchdarkly.instances import INSTANCE_CHOICES
+from connector.launchdarkly.instances import INSTANCE_CHOICES, display_label
 from connector.launchdarkly.types import AuthKind
 from tenants.scope import TenantOwnedModel
 
@@ -36,6 +36,10 @@ class LaunchDarklyConnection(TenantOwnedModel):
 
     account_id = models.CharField(max_length=64, blank=True)
     member_id = models.CharField(max_length=64, blank=True)
+    # LaunchDarkly's API has no account name (CallerIdentityRep and getMember give ids,
+    # names and emails of members only), so people recognise the account by whose it is.
+    member_email = models.CharField(max_length=254, blank=True)
+    member_name = models.CharField(max_length=200, blank=True)
     token_name = models.CharField(max_length=200, blank=True)
     project_key = models.CharField(max_length=140, blank=True)
     project_name = models.CharField(max_length=200, blank=True)
@@ -53,6 +57,33 @@ class LaunchDarklyConnection(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.get_instance_display()} account {self.account_id or '?'}"
+
+    # --- what people read ------------------------------------------------------------
+    @property
+    def instance_label(self) -> str:
+        """Where this connection really talks to: LaunchDarkly's host, or the sandbox."""
+        return display_label(self.instance) if self.instance else ""
+
+    @property
+    def account_label(self) -> str:
+        """The account in words: whose it is, else the token's name, else its id."""
+        if self.member_email:
+            who = f"{self.member_name} ({self.member_email})" if self.member_name else ""
+            return f"The account of {who or self.member_email}"
+        return self.token_name or self.account_id or "an unknown account"
+
+    @property
+    def access_label(self) -> str:
+        """What the connector may do with this connection: an API token's role, or the
+        OAuth grant's scope (LaunchDarkly names both reader/writer)."""
+        granted = [str(s) for s in self.scopes or []]
+        if not granted:
+            return ""
+        head, rest = granted[0], granted[1:]
+        if self.auth_kind == AuthKind.API_TOKEN:
+            extra = f", plus {', '.join(rest)}" if rest else ""
+            return f"role {head.capitalize()}{extra}"
+        return f"scope {', '.join(granted)}"
 
     # --- secrets -------------------------------------------------------------------
     def set_tokens(self, *, access_token: str, refresh_token: str = "") -> None:

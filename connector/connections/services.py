@@ -118,6 +118,21 @@ def _identify(*, instance: str, token: str, auth_kind: str) -> CallerIdentity:
     return identity
 
 
+@sensitive_variables("token")
+def _member_of(*, instance: str, token: str, auth_kind: str, identity: CallerIdentity) -> dict:
+    """The member the token acts for (getMember), so pages can say whose account it is.
+    Only a nicety: a service token has no member, and a failure here must not stop a
+    connection that caller identity already proved."""
+    member_id = identity.get("memberId") or ""
+    if not member_id:
+        return {}
+    try:
+        return _client(instance=instance, token=token, auth_kind=auth_kind).get_member(member_id)
+    except errors.LaunchDarklyError:
+        log.info("getMember failed for a new connection; showing the account id instead")
+        return {}
+
+
 @sensitive_variables("tokens", "replaced_grant")
 def _save_connection(
     *,
@@ -125,6 +140,7 @@ def _save_connection(
     instance: str,
     auth_kind: str,
     identity: CallerIdentity,
+    member: dict,
     tokens: TokenSet,
     audit_details: dict,
 ) -> ConnectionChange:
@@ -157,6 +173,10 @@ def _save_connection(
     connection.scopes = sorted(identity.get("scopes") or tokens.scope or [])
     connection.account_id = identity.get("accountId", "")
     connection.member_id = identity.get("memberId", "")
+    connection.member_email = str(member.get("email") or "")[:254]
+    connection.member_name = " ".join(
+        str(member.get(part) or "") for part in ("firstName", "lastName")
+    ).strip()[:200]
     connection.token_name = identity.get("tokenName", "") or ""
     connection.status = Status.ACTIVE
     connection.status_reason = ""
@@ -206,12 +226,17 @@ def connection_connect_oauth(*, actor: User, instance: str, tokens: TokenSet) ->
     except ConnectionRefused:
         _revoke_quietly(instance, tokens.refresh_token or tokens.access_token)
         raise
+    # Outside the transaction: no network call holds database locks.
+    member = _member_of(
+        instance=instance, token=tokens.access_token, auth_kind=AuthKind.OAUTH, identity=identity
+    )
     with transaction.atomic():
         return _save_connection(
             actor=actor,
             instance=instance,
             auth_kind=AuthKind.OAUTH,
             identity=identity,
+            member=member,
             tokens=tokens,
             audit_details={
                 "auth": "oauth",
@@ -229,12 +254,16 @@ def connection_connect_api_token(*, actor: User, instance: str, token: str) -> C
             "(it starts with api-) from LaunchDarkly's Authorization page."
         )
     identity = _identify(instance=instance, token=token, auth_kind=AuthKind.API_TOKEN)
+    member = _member_of(
+        instance=instance, token=token, auth_kind=AuthKind.API_TOKEN, identity=identity
+    )
     with transaction.atomic():
         return _save_connection(
             actor=actor,
             instance=instance,
             auth_kind=AuthKind.API_TOKEN,
             identity=identity,
+            member=member,
             tokens=TokenSet(access_token=token, refresh_token="", expires_at=None, scope=[]),
             audit_details={"auth": "api_token", "token_hint": token[-4:]},
         )
@@ -283,13 +312,19 @@ def connection_choose_project(
     return ConnectionChange(connection=connection, target_changed=changed, cancelled=cancelled)
 
 
-def connection_disconnect(*, actor: User, connection: LaunchDarklyConnection) -> None:
-    """Revoke what can be revoked, forget the secrets, stop queued work, audit."""
+def connection_disconnect_would_cancel() -> int:
+    """How many queued items a disconnect would cancel now (nothing changes)."""
+    return signals.cancelled_by(signals.disconnect_would_cancel.send(sender=LaunchDarklyConnection))
+
+
+def connection_disconnect(*, actor: User, connection: LaunchDarklyConnection) -> int:
+    """Revoke what can be revoked, forget the secrets, stop queued work, audit. Returns
+    how many queued items were cancelled."""
     if connection.auth_kind == AuthKind.OAUTH and connection.refresh_token_encrypted:
         # The secrets go regardless: a failed revoke must not keep them here.
         _revoke_quietly(connection.instance, connection.refresh_token())
     with transaction.atomic():
-        signals.disconnected.send(
+        news = signals.disconnected.send(
             sender=LaunchDarklyConnection,
             connection=connection,
             reason=f"Cancelled: LaunchDarkly was disconnected by {actor.email}.",
@@ -304,6 +339,7 @@ def connection_disconnect(*, actor: User, connection: LaunchDarklyConnection) ->
             target=connection.account_id,
             details={"instance": connection.instance},
         )
+    return signals.cancelled_by(news)
 
 
 def connection_mark_needs_reauth(*, connection: LaunchDarklyConnection, reason: str) -> None:

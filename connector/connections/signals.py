@@ -17,6 +17,9 @@ reconnected = Signal()
 target_changed = Signal()
 # Disconnected by a person (`reason`): nothing queued may still call LaunchDarkly.
 disconnected = Signal()
+# Asked, not told: before a person confirms a disconnect, how much queued work it
+# would cancel (receivers return a count; nothing changes).
+disconnect_would_cancel = Signal()
 # LaunchDarkly rejected the credentials (`reason`): a person must reconnect.
 needs_reauth = Signal()
 

@@ -36,14 +36,23 @@ def _settings_page(
     request: WorkspaceRequest, *, token_form=None, status: int = 200
 ) -> HttpResponse:
     connection = selectors.connection_of_workspace()
-    instance = connection.instance if connection else None
+    # The instance is chosen once, for both ways of connecting (?instance=, a GET form).
+    chooser = InstanceForm(request.GET if "instance" in request.GET else None)
+    if chooser.is_bound and chooser.is_valid():
+        instance = chooser.cleaned_data["instance"]
+    elif token_form is not None and token_form.data.get("instance"):
+        instance = token_form.data["instance"]
+    else:
+        instance = connection.instance if connection else "commercial"
+    chooser = InstanceForm(initial={"instance": instance})
     return render(
         request,
         "connections/settings.html",
         {
             "connection": connection,
-            "instance_form": InstanceForm(initial={"instance": instance} if instance else None),
-            "token_form": token_form or ApiTokenForm(),
+            "instance_form": chooser,
+            "instance": instance,
+            "token_form": token_form or ApiTokenForm(initial={"instance": instance}),
             "redirect_uri": services.oauth_redirect_uri(),
             "can_manage": request.membership.has_role(Role.ADMIN),
         },
@@ -56,6 +65,7 @@ def settings_page(request: WorkspaceRequest) -> HttpResponse:
     return _settings_page(request)
 
 
+@sensitive_post_parameters("token")  # the connect form also holds the token field
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
 def oauth_begin(request: WorkspaceRequest) -> HttpResponse:
@@ -248,11 +258,29 @@ def project(request: WorkspaceRequest) -> HttpResponse:
     )
 
 
-@require_POST
 @workspace_view(minimum_role=Role.ADMIN)
 def disconnect(request: WorkspaceRequest) -> HttpResponse:
+    """GET asks (saying what happens to queued work); POST disconnects."""
     connection = selectors.connection_of_workspace()
-    if connection is not None and connection.status != Status.DISCONNECTED:
-        services.connection_disconnect(actor=request.user, connection=connection)
-        messages.success(request, "LaunchDarkly is disconnected and its token forgotten.")
-    return redirect("connections:settings", slug=request.workspace.slug)
+    if connection is None or connection.status == Status.DISCONNECTED:
+        messages.info(request, "LaunchDarkly is not connected.")
+        return redirect("connections:settings", slug=request.workspace.slug)
+    if request.method == "POST":
+        cancelled = services.connection_disconnect(actor=request.user, connection=connection)
+        queued = (
+            f" {cancelled} queued metric change{'s were' if cancelled != 1 else ' was'} cancelled."
+            if cancelled
+            else ""
+        )
+        messages.success(
+            request,
+            "LaunchDarkly is disconnected and its token forgotten."
+            + queued
+            + " The metrics already in LaunchDarkly are untouched.",
+        )
+        return redirect("connections:settings", slug=request.workspace.slug)
+    return render(
+        request,
+        "connections/disconnect.html",
+        {"connection": connection, "queued": services.connection_disconnect_would_cancel()},
+    )

@@ -8,6 +8,7 @@ that `LAUNCHDARKLY_BASE_URL` / `LAUNCHDARKLY_EVENTS_URL` point at).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -47,6 +48,23 @@ INSTANCES: dict[str, Instance] = {
 
 # For a form's select: [(key, label), ...].
 INSTANCE_CHOICES: list[tuple[str, str]] = [(i.key, i.label) for i in INSTANCES.values()]
+
+
+def connectable_choices() -> list[tuple[str, str]]:
+    """What a person may choose when connecting. With a development override every key
+    goes to the same local stand-in, so offering LaunchDarkly's real hosts would be a
+    lie: the one choice is named for where the tokens really go."""
+    if _override("LAUNCHDARKLY_BASE_URL"):
+        return [("commercial", display_label("commercial"))]
+    return INSTANCE_CHOICES
+
+
+def display_label(key: str) -> str:
+    """Where a connection with this instance key really talks to, in words."""
+    override = _override("LAUNCHDARKLY_BASE_URL")
+    if override:
+        return f"local LaunchDarkly sandbox ({urlsplit(override).netloc or override})"
+    return get_instance(key).label
 
 
 def get_instance(key: str) -> Instance:

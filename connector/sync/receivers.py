@@ -22,6 +22,11 @@ def cancel_after_disconnect(*, reason: str, **_) -> int:
     return services.sync_cancel_unfinished(reason=reason)
 
 
+@receiver(signals.disconnect_would_cancel, dispatch_uid="sync.count_unfinished")
+def count_unfinished(**_) -> int:
+    return services.sync_unfinished_count()
+
+
 @receiver(signals.needs_reauth, dispatch_uid="sync.tell_admins_to_reconnect")
 def tell_admins_to_reconnect(*, reason: str, **_) -> int:
     notify.notify_needs_reauth(reason=reason)

@@ -177,12 +177,20 @@ def sync_target_changed(*, reason: str) -> int:
     return cancelled
 
 
+UNFINISHED_STATUSES = (*READY_STATUSES, ItemStatus.QUEUED, ItemStatus.PAUSED)
+
+
+def sync_unfinished_count() -> int:
+    """What a disconnect would cancel now (the confirmation page says it)."""
+    return SyncItem.objects.filter(status__in=UNFINISHED_STATUSES).count()
+
+
 def sync_cancel_unfinished(*, reason: str) -> int:
     """Disconnect: nothing queued for this workspace may still call LaunchDarkly."""
     now = timezone.now()
-    cancelled = SyncItem.objects.filter(
-        status__in=(*READY_STATUSES, ItemStatus.QUEUED, ItemStatus.PAUSED)
-    ).update(status=ItemStatus.CANCELLED, error_message=reason, finished_at=now)
+    cancelled = SyncItem.objects.filter(status__in=UNFINISHED_STATUSES).update(
+        status=ItemStatus.CANCELLED, error_message=reason, finished_at=now
+    )
     for run_id in SyncRun.objects.filter(finished_at=None).values_list("pk", flat=True):
         _finish_run_if_done(run_id)
     return cancelled

@@ -69,6 +69,10 @@ def test_connect_launchdarkly__sign_up_consent_choose_project_disconnect_reconne
     expect(page.get_by_text("mobile-app")).to_be_visible()
     steps.shot("connected")
 
+    page.get_by_role("link", name="Disconnect…").click()
+    expect(page.get_by_role("heading", name="Disconnect LaunchDarkly?")).to_be_visible()
+    expect(page.get_by_text("deletes nothing")).to_be_visible()
+    steps.shot("disconnect-confirm")
     page.get_by_role("button", name="Disconnect").click()
     expect(page.get_by_text("LaunchDarkly is disconnected")).to_be_visible()
     steps.shot("disconnected")
