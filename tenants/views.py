@@ -21,6 +21,7 @@ from tenants import selectors, services, throttle
 from tenants.forms import InvitationForm, RoleForm, SignInForm, SignUpForm, WorkspaceForm
 from tenants.http import AuthenticatedRequest, WorkspaceRequest
 from tenants.models import Role
+from tenants.overview import checklist_for
 from tenants.scope import tenant_scope
 
 
@@ -130,7 +131,8 @@ def workspace_new(request: AuthenticatedRequest) -> HttpResponse:
 
 @workspace_view()
 def workspace(request: WorkspaceRequest) -> HttpResponse:
-    return render(request, "tenants/workspace.html", {})
+    checklist = checklist_for(request.membership)
+    return render(request, "tenants/workspace.html", {"checklist": checklist})
 
 
 def _members_page(

@@ -5,3 +5,6 @@ class SourcesConfig(AppConfig):
     name = "connector.sources"
     label = "sources"
     verbose_name = "Source events"
+
+    def ready(self) -> None:
+        from connector.sources import overview  # noqa: F401  (connects its steps)

@@ -7,4 +7,4 @@ class SyncConfig(AppConfig):
     verbose_name = "Sync runs"
 
     def ready(self) -> None:
-        from connector.sync import receivers  # noqa: F401  (connects them)
+        from connector.sync import overview, receivers  # noqa: F401  (connects them)
