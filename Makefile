@@ -14,11 +14,14 @@ RUN_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" \
 
 .PHONY: install browser run test lint bench clean
 
+# Quiet: the install's output goes to a log, shown only if the install fails.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,sandbox]"
-	rm -f $(VENV)/.installed-* && touch $(STAMP)
+	@echo "Installing the connector and its dependencies into $(VENV) (the first time takes a minute)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1 && \
+	  $(BIN)/pip install --quiet -e ".[dev,sandbox]" >> $(VENV)/install.log 2>&1 || \
+	  { tail -n 40 $(VENV)/install.log; echo "The install failed: the whole log is $(VENV)/install.log"; exit 1; }
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
 
@@ -29,10 +32,14 @@ browser:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# Only warnings and errors from the processes; `make run LOG=info` shows every request.
+LOG ?= warning
 run: install
-	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
-	$(RUN_ENV) $(BIN)/python manage.py seed_demo
-	$(RUN_ENV) $(BIN)/honcho -f Procfile.dev start
+	@$(RUN_ENV) $(BIN)/python manage.py migrate --noinput -v 0
+	@$(RUN_ENV) $(BIN)/python manage.py seed_demo
+	@echo "Starting the web server, a worker, beat and the LaunchDarkly sandbox"
+	@$(RUN_ENV) LOG_LEVEL=$(shell echo $(LOG) | tr a-z A-Z) LOG_FORMAT=plain PYTHONWARNINGS=ignore \
+	  $(BIN)/honcho -f Procfile.dev start
 
 lint: install
 	$(BIN)/ruff check .

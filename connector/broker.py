@@ -81,3 +81,9 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+    @property
+    def default_connection_params(self) -> dict:
+        # A folder has no host: kombu's default of "localhost" only earns a warning
+        # ("No hostname was supplied") at every start of a worker or beat.
+        return {"port": self.default_port}

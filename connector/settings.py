@@ -59,6 +59,8 @@ if not PRODUCTION:
     # The fake LaunchDarkly of `make run` and the tests (`manage.py ldsandbox`); its
     # dependencies are the `sandbox` extra, which production does not install.
     INSTALLED_APPS.append("sandbox")
+    # The demo user that `manage.py seed_demo` creates and `make run` prints (one place).
+    DEMO_SIGN_IN = {"email": "demo@example.com", "password": "demo-password-2026"}
 
 MIDDLEWARE = [
     "connector.observability.middleware.RequestContextMiddleware",  # first: every answer

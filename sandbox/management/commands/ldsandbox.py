@@ -38,6 +38,9 @@ class Command(BaseCommand):
             action="store_true",
             help="answer refreshes without a new refresh token (RFC 6749 §6 allows it)",
         )
+        parser.add_argument(
+            "--quiet", action="store_true", help="no start-up line (make run prints a welcome)"
+        )
         parser.add_argument("--oauth-client-id", default=settings.LAUNCHDARKLY_OAUTH_CLIENT_ID)
         parser.add_argument(
             "--oauth-client-secret", default=settings.LAUNCHDARKLY_OAUTH_CLIENT_SECRET
@@ -60,11 +63,12 @@ class Command(BaseCommand):
             ),
         )
         server = SandboxServer(options["host"], options["port"], sandbox_options)
-        self.stdout.write(
-            f"LaunchDarkly sandbox on {server.base_url} "
-            f"(overview {server.base_url}/_sandbox/, sign in as {DEMO_EMAIL} / {DEMO_PASSWORD})"
-        )
-        self.stdout.flush()
+        if not options["quiet"]:
+            self.stdout.write(
+                f"LaunchDarkly sandbox on {server.base_url} (overview {server.base_url}/_sandbox/,"
+                f" sign in as {DEMO_EMAIL} / {DEMO_PASSWORD})"
+            )
+            self.stdout.flush()
         try:
             server.serve_forever()
         except KeyboardInterrupt:

@@ -9,19 +9,18 @@ from tenants.models import AuditAction, Membership, Role, Tenant, User
 from tenants.scope import tenant_scope
 from tenants.services import audit_record
 
-DEMO_EMAIL = "demo@example.com"
-DEMO_PASSWORD = "demo-password-2026"
 DEMO_SLUG = "demo"
 
 
 class Command(BaseCommand):
-    help = "Create the demo user and workspace (idempotent) and print how to sign in."
+    help = "Create the demo user and workspace (idempotent)."
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
-        user, created = User.objects.get_or_create(email=DEMO_EMAIL, defaults={"name": "Demo User"})
+        email, password = settings.DEMO_SIGN_IN["email"], settings.DEMO_SIGN_IN["password"]
+        user, created = User.objects.get_or_create(email=email, defaults={"name": "Demo User"})
         if created:
-            user.set_password(DEMO_PASSWORD)
+            user.set_password(password)
             user.save()
         tenant, tenant_created = Tenant.objects.get_or_create(
             slug=DEMO_SLUG, defaults={"name": "Demo Workspace"}
@@ -33,11 +32,6 @@ class Command(BaseCommand):
         with tenant_scope(tenant):
             catalog = seed_demo_catalog()
         self.stdout.write(
-            f"  Demo event catalog: {catalog['created']} added, {catalog['updated']} updated, "
-            f"{catalog['unchanged']} unchanged"
-        )
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"\n  Open {settings.PUBLIC_URL}/ and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
-            )
+            f"Demo workspace ready for {email}; its event catalog: {catalog['created']} added, "
+            f"{catalog['updated']} updated, {catalog['unchanged']} unchanged"
         )
