@@ -1,6 +1,8 @@
 """Routing and the per-request pipeline, independent of any HTTP server.
 
-For everything outside `/_sandbox/` a request goes:
+`/_sandbox/` (the control surface) and a metric's page (`/{projectKey}/metrics/
+{metricKey}/details`, LaunchDarkly's UI address for it) are for people and tests, not
+the API: never faulted, rate limited or logged. For everything else a request goes:
 fault roll -> route -> authenticate -> rate limit -> role check -> handler,
 then the answer gets its latency, is logged (without secrets) and shown to the
 optional observer (tests use it to validate every `/api/v2` body against the spec).
@@ -31,6 +33,10 @@ Observer = Callable[[Request, Response], None]
 # Never written to the request log.
 SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"}
 METHOD_OVERRIDES = {"PATCH", "PUT", "DELETE"}  # LaunchDarkly: X-HTTP-Method-Override
+# LaunchDarkly's UI page for a metric (a metric's `_site` link). First path segments the
+# API and OAuth use are never project keys, so the page cannot shadow their routes.
+METRIC_PAGE = re.compile(r"^/(?P<project_key>[^/]+)/metrics/(?P<metric_key>[^/]+)/details$")
+NOT_PROJECT_KEYS = {"api", "v2", "trust", "_sandbox", ".well-known"}
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,9 @@ class SandboxApp:
             request.method = override
         if request.path == "/_sandbox" or request.path.startswith("/_sandbox/"):
             return self.control.handle(request)
+        page = METRIC_PAGE.match(request.path)
+        if page is not None and page["project_key"] not in NOT_PROJECT_KEYS:
+            return self.control.metric_details(request, **page.groupdict())
         settings = self.state.faults
         fault = fault_kinds.pick_fault(settings, request.method, request.path)
         if fault in fault_kinds.FAIL_BEFORE:

@@ -1,5 +1,9 @@
 """The `/_sandbox/` control surface (DESIGN.md's table): JSON in, JSON out.
 
+Besides it, a few HTML pages for people: the overview (`GET /_sandbox/`), a form there
+that mints an API access token (`POST /_sandbox/tokens/new`, form-encoded), and a
+metric's page at its `_site` link (`GET /{projectKey}/metrics/{metricKey}/details`).
+
 Tests and `make run` use it to mint tokens, register OAuth clients, set limits and
 faults, read the request log and event counts, and reset. It is never rate limited,
 faulted, delayed or logged, so controlling the sandbox cannot disturb what is measured.
@@ -11,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox import pages
 from sandbox.faults import parse_faults
-from sandbox.messages import ApiError, Request, Response, html_response, json_response
+from sandbox.messages import (
+    ApiError,
+    Request,
+    Response,
+    html_response,
+    json_response,
+    redirect,
+)
 from sandbox.state import Account, Limits, OAuthClient
 
 if TYPE_CHECKING:
@@ -48,6 +59,8 @@ class Control:
             ("POST", "/_sandbox/accounts"): self.create_account,
             ("POST", "/_sandbox/tokens"): self.create_token,
             ("POST", "/_sandbox/tokens/revoke"): self.revoke_token,
+            ("GET", "/_sandbox/tokens/new"): self.token_form,
+            ("POST", "/_sandbox/tokens/new"): self.create_token_from_form,
             ("POST", "/_sandbox/oauth-clients"): self.register_client,
             ("PUT", "/_sandbox/limits"): self.set_limits,
             ("PUT", "/_sandbox/faults"): self.set_faults,
@@ -75,6 +88,24 @@ class Control:
         return html_response(
             200, pages.overview_page(accounts, list(self.state.oauth_clients.values()))
         )
+
+    def metric_details(self, request: Request, project_key: str, metric_key: str) -> Response:
+        """A metric's page (its `_site` link); every account's metric under that key."""
+        if request.method != "GET":
+            return html_response(
+                405, pages.message_page("Method not allowed", "This page only answers GET.")
+            )
+        with self.state.lock:
+            found = [
+                (account, project)
+                for account in self.state.accounts.values()
+                if (project := account.projects.get(project_key)) is not None
+                and metric_key in project.metrics
+            ]
+            if not found:
+                message = f"No metric {metric_key} in project {project_key}."
+                return html_response(404, pages.message_page("Metric not found", message))
+            return html_response(200, pages.metric_page(project_key, metric_key, found))
 
     def _account_state(self, account: Account) -> dict[str, Any]:
         return {
@@ -181,6 +212,28 @@ class Control:
                 "role": role,
                 "permissions": permissions,
             },
+        )
+
+    def token_form(self, request: Request) -> Response:
+        return redirect("/_sandbox/#create-token")
+
+    def create_token_from_form(self, request: Request) -> Response:
+        """The overview's form: mint an API access token and show it once, as HTML."""
+        form = request.form()
+        account = self.state.accounts.get(form.get("account_id", ""))
+        if account is None:
+            page = pages.message_page("Unknown account", "Choose an account from the list.")
+            return html_response(404, page)
+        role = form.get("role", "writer")
+        if role not in ROLES:
+            page = pages.message_page("Unknown role", "The role is reader or writer.")
+            return html_response(400, page)
+        name = form.get("name", "").strip() or f"sandbox {role}"
+        token = self.state.mint_token(account, role=role, name=name)
+        return html_response(
+            200,
+            pages.token_created_page(token, account),
+            {"Cache-Control": "no-store", "Pragma": "no-cache"},
         )
 
     def revoke_token(self, request: Request) -> Response:
