@@ -102,6 +102,15 @@ class Progress:
     def percent(self) -> int:
         return int(100 * self.finished / self.total) if self.total else 100
 
+    @property
+    def done(self) -> int:
+        return self.counts.get(ItemStatus.DONE, 0)
+
+    @property
+    def failed(self) -> int:
+        """What a person may retry: failures and conflicts."""
+        return self.counts.get(ItemStatus.FAILED, 0) + self.counts.get(ItemStatus.CONFLICT, 0)
+
 
 RATE_WINDOW = timedelta(seconds=60)
 
