@@ -325,14 +325,35 @@ class UploadAlreadyApplied(Exception):
     """The upload was applied before; applying twice would report misleading counts."""
 
 
-def upload_apply(*, actor: User, upload: CatalogUpload) -> list[ItemResult]:
-    """Apply a previewed upload: its parseable rows go through `events_upsert`."""
-    from connector.sources.upload import MAX_ROWS, definitions_of
+class UploadHasErrors(Exception):
+    """Rows have errors, and the lines to skip were not named (or not those)."""
+
+
+@dataclass
+class UploadApplied:
+    results: list[ItemResult]
+    skipped: str  # "Skipped lines 3 and 7, which have errors.", or "" when none were
+
+
+def upload_apply(
+    *, actor: User, upload: CatalogUpload, skip_lines: Sequence[int] | None = ()
+) -> UploadApplied:
+    """Apply a previewed upload: its valid rows go through `events_upsert`.
+
+    While rows have errors nothing is applied unless `skip_lines` names exactly the
+    lines of those rows, in order (the preview's `skip_value`): nothing is ever left
+    out that the person did not choose to leave out."""
+    from connector.sources.upload import MAX_ROWS, definitions_of, preview
 
     with transaction.atomic():
         upload = CatalogUpload.objects.select_for_update().get(pk=upload.pk)
         if upload.applied_at is not None:
             raise UploadAlreadyApplied("This file was applied already.")
+        checked = preview(upload)
+        if checked.error_rows and (
+            not checked.can_skip or list(skip_lines or ()) != checked.error_lines
+        ):
+            raise UploadHasErrors(checked.refusal)
         definitions = definitions_of(upload)
         assert len(definitions) <= MAX_ROWS
         results: list[ItemResult] = []
@@ -345,7 +366,7 @@ def upload_apply(*, actor: User, upload: CatalogUpload) -> list[ItemResult]:
             )
         upload.applied_at = timezone.now()
         upload.save(update_fields=["applied_at"])
-    return results
+    return UploadApplied(results, checked.skipped_text if checked.error_rows else "")
 
 
 # --- Source adapters ----------------------------------------------------------------------

@@ -4,7 +4,10 @@ numbers, and the preview of what applying them would do.
 A file that cannot be read as a whole (not UTF-8, a wrong CSV header, broken
 JSON) is refused with a message and the offending lines. A file that can be read
 becomes rows; a row that is wrong on its own (a bad value, a key repeated in the
-file) is marked as an error and left out when the file is applied.
+file, a CSV quote that never closes) is marked as an error. No CSV line is ever
+swallowed into another: a quote that does not close sensibly is an error on its
+own line, and the lines after it are read on their own. While rows have errors the
+file is applied only by naming the lines to skip (`Preview.skip_value`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ MAX_ROWS = 5000
 MAX_SHOWN_LINES = 10
 CSV_EXAMPLE = "key,name,description,value_kind,unit,first_seen,last_seen,volume"
 # What the preview calls the upsert's outcomes: it speaks of the file, not the API.
+DASH = "\u2013"  # en dash, between the first and last line of a range
 ACTIONS = {"created": "add", "updated": "change", "unchanged": "unchanged", "rejected": "error"}
 
 
@@ -72,14 +76,122 @@ def _row(line: int, definition: dict | None, errors: list[dict] | None = None) -
 
 # --- CSV ----------------------------------------------------------------------------
 
+_QUOTE_OR_COMMA = re.compile(r'[",]')
+
+
+def _scan_line(line: str, quoted: bool) -> tuple[bool, int | None, str | None]:
+    """One physical line (without its end) read as the csv module reads it: a quote
+    opens a quoted cell only as the cell's first character, `""` inside one is a
+    quote, and text after a closing quote is kept (the module is not strict).
+
+    `quoted`: whether the line starts inside a quoted cell. Returns whether it ends
+    inside one, the column of the quote that opened that cell if it opened on this
+    line, and for a line that starts quoted how the cell closes on it: "clean",
+    "stray" (text follows the closing quote, so that quote was surely not meant to
+    close anything) or None."""
+    if not quoted and '"' not in line:
+        return False, None, None
+    opened: int | None = None
+    close: str | None = None
+    field_start = -1 if quoted else 0
+    pos, length = 0, len(line)
+    while pos < length:
+        if quoted:
+            at = line.find('"', pos)
+            if at < 0:
+                return True, opened, close
+            after = line[at + 1 : at + 2]
+            if after == '"':
+                pos = at + 2
+                continue
+            quoted = False
+            if opened is None and close is None:
+                close = "clean" if after in (",", "") else "stray"
+            field_start = at + 2 if after == "," else -1
+            pos = field_start if after == "," else at + 1
+            continue
+        match = _QUOTE_OR_COMMA.search(line, pos)
+        if match is None:
+            break
+        at = match.start()
+        if match.group() == ",":
+            field_start = at + 1
+        elif at == field_start:
+            quoted, opened = True, at
+        pos = at + 1
+    return quoted, opened, close
+
+
+class _Lines:
+    """The file's lines for one csv reader, from wherever `pos` is set: the reader
+    takes lines only as a record needs them, so it reads exactly the record there."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines, self.pos = lines, 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.lines):
+            raise StopIteration
+        self.pos += 1
+        return self.lines[self.pos - 1]
+
+
+def _lines_phrase(first: int, last: int) -> str:
+    return f"line {first}" if first == last else f"lines {first}{DASH}{last}"
+
+
+def _quote_error(lines: list[str], columns: list[str], start: int, last: int | None) -> dict:
+    """The error row of the line at index `start`, whose quote does not close on it.
+    `last` is the index of the line whose quote would close it, None if none does."""
+    text = lines[start].rstrip("\r\n")
+    _, opened, _ = _scan_line(text, False)
+    before = next(csv.reader([text[:opened]]), []) if opened else []
+    cell = len(before) - 1 if opened else 0
+    where = f"the {columns[cell]} cell" if cell < len(columns) else f"cell {cell + 1}"
+    definition = None
+    if "key" in columns and columns.index("key") < cell and before[columns.index("key")]:
+        definition = {"key": before[columns.index("key")]}
+    line = start + 1
+    end = len(lines) if last is None else last + 1
+    if last is not None:
+        reason = (
+            f"a quote opens here, in {where}, and is not closed on this line: the next "
+            f"quote, on line {end}, would close it, so {_lines_phrase(line, end)} would "
+            "be read as one cell"
+        )
+    elif end > line:
+        reason = (
+            f"a quote opens here, in {where}, and is never closed, so "
+            f"{_lines_phrase(line, end)} (to the end of the file) would be read as one cell"
+        )
+    else:
+        reason = f"a quote opens here, in {where}, and is never closed"
+    if end > line:
+        reason += "; the lines after it are read on their own"
+    reason += '. Close the quote, or write a quote that is part of the text as "".'
+    return _row(line, definition, [{"field": "", "reason": reason}])
+
 
 def _parse_csv(text: str) -> list[dict]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    lines = io.StringIO(text, newline="").readlines()
+    first_line = lines[0].rstrip("\r\n")
+    quoted, opened, _ = _scan_line(first_line, False)
+    if quoted:
+        raise UploadRejected(
+            f"The CSV header cannot be read: a quote opens on line 1 (column {(opened or 0) + 1}) "
+            f"and is never closed on that line. Column names need no quotes, for example: "
+            f"{CSV_EXAMPLE}",
+            [(1, first_line)],
+        )
     try:
-        header = next(reader, None)
+        header = next(csv.reader([first_line]), None)
     except csv.Error as exc:
-        raise UploadRejected(f"The CSV header cannot be read: {exc}.", [(1, text[:200])]) from None
-    first_line = text.split("\n", 1)[0].rstrip("\r")
+        raise UploadRejected(
+            f"The CSV header cannot be read: {exc}.", [(1, first_line[:200])]
+        ) from None
     if not header or not any(cell.strip() for cell in header):
         raise UploadRejected("The file is empty: the first line must be the header.")
     columns = [cell.strip().lower() for cell in header]
@@ -100,37 +212,55 @@ def _parse_csv(text: str) -> list[dict]:
             [(1, first_line)],
         )
     rows: list[dict] = []
-    previous_end = 1
-    lines = text.splitlines()
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            line = reader.line_num
-            raise UploadRejected(
-                f"Line {line} cannot be read as CSV: {exc}.",
-                [(line, lines[line - 1] if line <= len(lines) else "")],
-            ) from None
-        line, previous_end = previous_end + 1, reader.line_num
+    feed = _Lines(lines)
+    reader = csv.reader(feed)
+    start = 1  # index of the line the next record starts on (line numbers are +1)
+    while start < len(lines):
+        body = lines[start].rstrip("\r\n")
+        line, end = start + 1, start
+        if '"' not in body:  # the csv module would split it just so
+            cells = body.split(",") if body.strip() else []
+        else:
+            # Where the record ends: a quoted cell can run over several lines. When a
+            # quote does not close sensibly, its line is an error and the next line
+            # is read on its own: no line is ever swallowed into another.
+            quoted, _, _ = _scan_line(body, False)
+            closed_on, stray = None, False
+            while quoted and end + 1 < len(lines):
+                end += 1
+                quoted, _, close = _scan_line(lines[end].rstrip("\r\n"), True)
+                if close and closed_on is None:
+                    closed_on, stray = end, close == "stray"
+            if quoted or stray:
+                rows.append(_quote_error(lines, columns, start, None if quoted else closed_on))
+                start += 1
+                continue
+            feed.pos = start
+            try:
+                cells = next(reader, [])
+            except csv.Error as exc:
+                reason = f"cannot be read as CSV: {exc}"
+                rows.append(_row(line, None, [{"field": "", "reason": reason}]))
+                if end > start:
+                    rows[-1]["end_line"] = end + 1
+                start = end + 1
+                continue
+            if end > start and len(cells) != len(columns):
+                rows.append(_quote_error(lines, columns, start, closed_on))
+                start += 1
+                continue
+        next_start = end + 1
         if not any(cell.strip() for cell in cells):
+            start = next_start
             continue  # blank line
         if len(rows) >= MAX_ROWS:
             raise UploadRejected(f"The file has more than {MAX_ROWS} events; split it.")
         if len(cells) != len(columns):
-            rows.append(
-                _row(
-                    line,
-                    None,
-                    [
-                        {
-                            "field": "",
-                            "reason": f"has {len(cells)} cells; the header has {len(columns)}",
-                        }
-                    ],
-                )
-            )
+            reason = f"has {len(cells)} cells; the header has {len(columns)}"
+            at = columns.index("key")
+            shown = {"key": cells[at]} if at < len(cells) and cells[at] else None
+            rows.append(_row(line, shown, [{"field": "", "reason": reason}]))
+            start = next_start
             continue
         definition: dict[str, Any] = {}
         cell_errors: list[dict] = []
@@ -143,7 +273,11 @@ def _parse_csv(text: str) -> list[dict]:
                     definition[column] = whole_number(cell.strip(), maximum=VOLUME_MAX)
                 except ValueError as exc:
                     cell_errors.append({"field": "volume", "reason": str(exc)})
-        rows.append(_row(line, definition, cell_errors))
+        row = _row(line, definition, cell_errors)
+        if end > start:
+            row["end_line"] = end + 1
+        rows.append(row)
+        start = next_start
     return rows
 
 
@@ -303,6 +437,24 @@ def definitions_of(upload: CatalogUpload) -> list[Any]:
     return [row["definition"] for row in upload.rows if not row["errors"]]
 
 
+MAX_NAMED_LINES = 6  # more lines than this are named as the first few "and N more"
+
+
+def _listed(items: list[str], total: int | None = None) -> str:
+    """ "3", "3 and 5", "3, 7 and 12", or the first few "and 38 more" (of `total`)."""
+    total = len(items) if total is None else total
+    if total > MAX_NAMED_LINES:
+        shown = MAX_NAMED_LINES - 1
+        return f"{', '.join(items[:shown])} and {total - shown} more"
+    if len(items) == 1:
+        return items[0]
+    return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _rows(count: int, what: str = "row") -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
+
+
 @dataclass
 class PreviewRow:
     line: int
@@ -310,12 +462,120 @@ class PreviewRow:
     action: str  # add | change | unchanged | error
     errors: list[dict] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    end_line: int | None = None  # a CSV row whose quoted cell runs over several lines
+
+    @property
+    def lines(self) -> str:
+        return f"{self.line}{DASH}{self.end_line}" if self.end_line else str(self.line)
 
 
 @dataclass
 class Preview:
+    """What applying would do, and what the page says about it. A file with rows in
+    error is applied only by naming the lines to skip (`skip_value`): the person
+    chooses it, and the server refuses any other choice."""
+
     rows: list[PreviewRow]
     counts: dict[str, int]
+    blank_lines: list[int] = field(default_factory=list)  # the first few
+    blank_count: int = 0
+
+    @property
+    def error_rows(self) -> list[PreviewRow]:
+        return [row for row in self.rows if row.action == "error"]
+
+    @property
+    def error_lines(self) -> list[int]:
+        return [row.line for row in self.error_rows]
+
+    @property
+    def valid_count(self) -> int:
+        return self.counts["add"] + self.counts["change"] + self.counts["unchanged"]
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(self.counts["add"] or self.counts["change"])
+
+    @property
+    def can_skip(self) -> bool:
+        """Whether applying the valid rows and skipping the rest would do something."""
+        return bool(self.error_rows) and self.changes_anything
+
+    @property
+    def skip_value(self) -> str:
+        return ",".join(str(line) for line in self.error_lines)
+
+    def _error_lines_phrase(self) -> str:
+        labels = [row.lines for row in self.error_rows]
+        return f"line{'' if len(labels) == 1 else 's'} {_listed(labels)}"
+
+    @property
+    def skipped_phrase(self) -> str:
+        """ "lines 3, 7 and 12", or "the 43 rows with errors (lines 3, ... and 38 more)"."""
+        if len(self.error_rows) > MAX_NAMED_LINES:
+            return f"the {_rows(len(self.error_rows))} with errors ({self._error_lines_phrase()})"
+        return self._error_lines_phrase()
+
+    @property
+    def blocked_text(self) -> str:
+        """Why the primary Apply is disabled while rows have errors."""
+        count = len(self.error_rows)
+        if not count:
+            return ""
+        if count == 1:
+            return "1 row has errors: fix it and upload again."
+        return f"{count} rows have errors: fix them and upload again."
+
+    @property
+    def skip_label(self) -> str:
+        return (
+            f"Apply the {self.valid_count} valid {'row' if self.valid_count == 1 else 'rows'}, "
+            f"skipping {self.skipped_phrase}"
+        )
+
+    @property
+    def refusal(self) -> str:
+        """The message of an apply without the explicit choice to skip the errors."""
+        count = len(self.error_rows)
+        has = "has" if count == 1 else "have"
+        which = f"{_rows(count)} {has} errors ({self._error_lines_phrase()})"
+        them = "it" if count == 1 else "them"
+        if not self.can_skip:
+            return (
+                f"Nothing was applied: {which}, and no other row would change the catalog. "
+                f"Fix {them} and upload the file again."
+            )
+        return (
+            f"Nothing was applied: {which}. Fix {them} and upload the file again, or "
+            f"choose “{self.skip_label}”."
+        )
+
+    @property
+    def skipped_text(self) -> str:
+        """For the success message of an apply that skipped the rows with errors."""
+        if len(self.error_rows) > MAX_NAMED_LINES:
+            return f"Skipped {self.skipped_phrase}."
+        has = "has" if len(self.error_rows) == 1 else "have"
+        return f"Skipped {self.skipped_phrase}, which {has} errors."
+
+    @property
+    def blank_text(self) -> str:
+        if not self.blank_count:
+            return ""
+        labels = [str(line) for line in self.blank_lines]
+        if self.blank_count == 1:
+            return f"Line {labels[0]} is blank and was skipped."
+        return f"Lines {_listed(labels, self.blank_count)} are blank and were skipped."
+
+
+def posted_lines(value: str | None) -> list[int] | None:
+    """The line numbers of a posted skip choice ("3,7,12"), None if it is not one."""
+    if not value:
+        return []
+    try:
+        return [whole_number(part, maximum=MAX_UPLOAD_BYTES) for part in value.split(",")]
+    except ValueError:
+        return None
 
 
 def preview(upload: CatalogUpload) -> Preview:
@@ -328,8 +588,9 @@ def preview(upload: CatalogUpload) -> Preview:
         definition = row["definition"] if isinstance(row["definition"], dict) else {}
         key = definition.get("key") if isinstance(definition.get("key"), str) else None
         result = outcome.get(id(row))
+        end_line = row.get("end_line")
         if result is None:
-            rows.append(PreviewRow(row["line"], key, "error", row["errors"]))
+            rows.append(PreviewRow(row["line"], key, "error", row["errors"], end_line=end_line))
         else:
             rows.append(
                 PreviewRow(
@@ -338,9 +599,26 @@ def preview(upload: CatalogUpload) -> Preview:
                     ACTIONS[str(result.status)],
                     [e.as_dict() for e in result.errors],
                     result.changed,
+                    end_line,
                 )
             )
     counts = {action: 0 for action in ("add", "change", "unchanged", "error")}
     for row in rows:
         counts[row.action] += 1
-    return Preview(rows, counts)
+    return Preview(rows, counts, *_blank_lines(upload.file_format, rows))
+
+
+def _blank_lines(file_format: str, rows: list[PreviewRow]) -> tuple[list[int], int]:
+    """The first few and the number of CSV lines between the header and the last row
+    that no row covers: blank ones, which the reader skips (every other line belongs
+    to a row)."""
+    if file_format != "csv":
+        return [], 0
+    first: list[int] = []
+    count, covered_to = 0, 1
+    for row in rows:
+        if row.line > covered_to + 1:
+            first.extend(range(covered_to + 1, min(row.line, covered_to + 1 + MAX_NAMED_LINES)))
+            count += row.line - covered_to - 1
+        covered_to = max(covered_to, row.end_line or row.line)
+    return first[:MAX_NAMED_LINES], count

@@ -81,17 +81,26 @@ def upload_preview(request: WorkspaceRequest, upload_id: int) -> HttpResponse:
 @workspace_view(minimum_role=Role.ADMIN)
 def upload_apply(request: WorkspaceRequest, upload_id: int) -> HttpResponse:
     pending = get_object_or_404(CatalogUpload.objects.all(), pk=upload_id)
+    # The lines the person chose to skip ("Apply the 14 valid rows, skipping ..."); a
+    # value that is not a list of line numbers is no choice, so it is refused below.
+    skip_lines = uploads.posted_lines(request.POST.get("skip_lines"))
     try:
-        results = services.upload_apply(actor=request.user, upload=pending)
-    except services.UploadAlreadyApplied as exc:
+        applied = services.upload_apply(actor=request.user, upload=pending, skip_lines=skip_lines)
+    except (services.UploadAlreadyApplied, services.UploadHasErrors) as exc:
         messages.error(request, str(exc))
         return redirect("sources:preview", slug=request.workspace.slug, upload_id=pending.pk)
-    counts = services.counts_of(results)
-    skipped = sum(1 for row in pending.rows if row["errors"]) + counts["rejected"]
+    counts = services.counts_of(applied.results)
     messages.success(
         request,
-        f"{pending.filename} applied: {counts['created']} added, {counts['updated']} changed, "
-        f"{counts['unchanged']} unchanged, {skipped} rows with errors left out.",
+        " ".join(
+            part
+            for part in (
+                f"{pending.filename} applied: {counts['created']} added, "
+                f"{counts['updated']} changed, {counts['unchanged']} unchanged.",
+                applied.skipped,
+            )
+            if part
+        ),
     )
     return redirect("sources:preview", slug=request.workspace.slug, upload_id=pending.pk)
 

@@ -58,7 +58,10 @@ def test_upload__csv__preview_then_apply(client_of, admin, workspace):
     assert "new/one" not in catalog(workspace)
 
     upload_id = preview.context["upload"].pk
-    applied = client.post(reverse("sources:upload_apply", args=[workspace.slug, upload_id]))
+    # Rows 5 and 6 have errors: applying means choosing to skip exactly those lines.
+    applied = client.post(
+        reverse("sources:upload_apply", args=[workspace.slug, upload_id]), {"skip_lines": "5,6"}
+    )
     assert applied.status_code == 302
     events = catalog(workspace)
     assert events["renamed"].name == "New name"
@@ -72,7 +75,9 @@ def test_upload__csv__preview_then_apply(client_of, admin, workspace):
     with tenant_scope(workspace):
         assert AuditEvent.objects.filter(action="events.upserted", target="events.csv").exists()
     # Applying twice is refused, and changes nothing.
-    again = client.post(reverse("sources:upload_apply", args=[workspace.slug, upload_id]))
+    again = client.post(
+        reverse("sources:upload_apply", args=[workspace.slug, upload_id]), {"skip_lines": "5,6"}
+    )
     assert again.status_code == 302
     follow = client.get(again["Location"])
     assert "applied already" in follow.content.decode()
@@ -97,7 +102,9 @@ def test_upload__json__array_with_line_numbers_then_apply(client_of, admin, work
     ]
     assert "lines 2, 11" in preview.rows[0].errors[0]["reason"]
     upload_id = CatalogUpload.objects.unscoped().get().pk
-    client.post(reverse("sources:upload_apply", args=[workspace.slug, upload_id]))
+    client.post(
+        reverse("sources:upload_apply", args=[workspace.slug, upload_id]), {"skip_lines": "2,11"}
+    )
     assert set(catalog(workspace)) == {"revenue"}
 
 
@@ -115,7 +122,10 @@ def test_upload__csv_wrong_header__clear_message_and_the_offending_line(
     assert response.status_code == 400
     page = response.content.decode()
     assert "The CSV header is wrong" in page and "&#x27;event_name&#x27;" in page
-    assert "<td>1</td><td><code>event_name,volume</code></td>" in page
+    assert (
+        '<td class="col-line">1</td><td class="col-content"><code>event_name,volume</code></td>'
+        in page
+    )
     assert CatalogUpload.objects.unscoped().count() == 0
 
 
@@ -125,8 +135,8 @@ def test_upload__csv_not_utf8__clear_message_and_the_offending_lines(client_of, 
     assert response.status_code == 400
     page = response.content.decode()
     assert "not UTF-8" in page
-    assert "<td>3</td>" in page and "byte 0xE9" in page
-    assert "<td>2</td>" not in page  # only the offending line
+    assert '<td class="col-line">3</td>' in page and "byte 0xE9" in page
+    assert '<td class="col-line">2</td>' not in page  # only the offending line
     assert catalog(workspace) == {}
 
 
