@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from string import Formatter
 from typing import Any
 
 from django import forms
 
+from connector.inputs import ID_MAX, whole_number_or_none
 from connector.metrics.models import Aggregation, Analysis, MetricKind, SuccessCriteria
 from connector.planner.plans import AUTO, Choices
 from connector.sources.models import ValueKind
@@ -24,8 +26,13 @@ ORDER_LABELS = {
     "-volume": "Most occurrences",
     "volume": "Fewest occurrences",
 }
+# Rows per page; "" is the default (PAGE_SIZE_DEFAULT), kept out of the links.
+PAGE_SIZE_DEFAULT = 50
+PER_PAGE_CHOICES = [("25", "25"), ("", str(PAGE_SIZE_DEFAULT)), ("100", "100"), ("200", "200")]
 # The query parameters of the picker, in the order they appear in its links.
-FILTER_PARAMS = ("q", "value_kind", "seen", "mapped", "removed", "order")
+FILTER_PARAMS = ("q", "value_kind", "seen", "mapped", "removed", "order", "per_page")
+# One select per table row: `criterion-<event id>`, "" for the selection's choice.
+CRITERION_PREFIX = "criterion-"
 
 # What a name or description template may refer to (plans._render provides these).
 PLACEHOLDERS = ("name", "key", "description", "kind")
@@ -56,6 +63,13 @@ class PickerFilterForm(forms.Form):
     )
     order = forms.ChoiceField(
         required=False, choices=[(k, ORDER_LABELS.get(k, k)) for k in ORDERINGS], label="Sort"
+    )
+    per_page = forms.TypedChoiceField(
+        required=False,
+        choices=PER_PAGE_CHOICES,
+        coerce=int,
+        empty_value=None,
+        label="Rows per page",
     )
 
     def __init__(self, data: Any = None, **kwargs: Any) -> None:
@@ -90,6 +104,9 @@ class PickerFilterForm(forms.Form):
     def query_pairs(self) -> list[tuple[str, str]]:
         return [(name, str(value)) for name, value in self.values().items()]
 
+    def page_size(self) -> int:
+        return self.values().get("per_page") or PAGE_SIZE_DEFAULT
+
 
 def _check_template(template: str) -> None:
     try:
@@ -123,7 +140,18 @@ class PlanChoicesForm(forms.Form):
         "the others conversion (binary) metrics.",
     )
     success_criteria = forms.ChoiceField(
-        label="Success criteria", choices=SuccessCriteria.choices, initial=SuccessCriteria.HIGHER
+        label="Success criteria",
+        choices=SuccessCriteria.choices,
+        initial=SuccessCriteria.HIGHER,
+        help_text="For every selected event; set another for single events in the table's "
+        "Success column.",
+    )
+    durations_lower = forms.BooleanField(
+        label="Lower than baseline for times (ms, s)",
+        required=False,
+        initial=True,
+        help_text="Numeric events measured in time get lower than baseline: inferred from "
+        "their unit, since a shorter time is better.",
     )
     aggregation = forms.ChoiceField(
         label="Aggregation per unit (numeric)",
@@ -207,16 +235,53 @@ class PlanChoicesForm(forms.Form):
         _check_template(template)
         return template
 
+    def row_criteria(self) -> dict[int, str]:
+        """The per-event criteria as sent (valid ones only), to show them again."""
+        return {
+            event_id: value
+            for event_id, value in self._row_values().items()
+            if event_id is not None and value in SuccessCriteria.values
+        }
+
+    def _row_values(self) -> dict[int | None, str]:
+        if not self.is_bound:
+            return {}
+        values: dict[int | None, str] = {}
+        for name in self.data:
+            if name.startswith(CRITERION_PREFIX):
+                value = self.data.get(name) or ""
+                if value:
+                    raw_id = name[len(CRITERION_PREFIX) :]
+                    values[whole_number_or_none(raw_id, minimum=1, maximum=ID_MAX)] = value
+        return values
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         missing = data.get("analysis") == Analysis.PERCENTILE and data.get("percentile") is None
         if missing and "percentile" not in self.errors:
             self.add_error("percentile", "Percentile analysis needs a percentile (1 to 99).")
+        rows = self._row_values()
+        bad = sorted({value for value in rows.values() if value not in SuccessCriteria.values})
+        if bad:
+            self.add_error(
+                None,
+                "LaunchDarkly knows no success criterion "
+                + ", ".join(f"“{value[:40]}”" for value in bad[:5])
+                + ": choose higher or lower than baseline in the Success column.",
+            )
+        if None in rows:
+            self.add_error(None, "The table's rows are not valid. Reload the page and try again.")
+        data["success_by_event"] = tuple(sorted(self.row_criteria().items()))
         return data
 
-    def choices(self) -> Choices:
+    def choices(self, *, event_ids: Collection[int] | None = None) -> Choices:
+        """The choices; per-event criteria only for `event_ids` when given."""
         data = self.cleaned_data
         percentile = data["percentile"] if data["analysis"] == Analysis.PERCENTILE else None
+        by_event = data["success_by_event"]
+        if event_ids is not None:
+            wanted = set(event_ids)
+            by_event = tuple(pair for pair in by_event if pair[0] in wanted)
         return Choices(
             kind=data["kind"],
             success_criteria=data["success_criteria"],
@@ -227,4 +292,6 @@ class PlanChoicesForm(forms.Form):
             tags=tuple(data["tags"]),
             name_template=data["name_template"],
             description_template=data["description_template"],
+            durations_lower=data["durations_lower"],
+            success_by_event=by_event,
         )

@@ -5,7 +5,8 @@ writes nothing; applying it stores the desired metrics and starts a sync run."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 from django.db import transaction
@@ -32,6 +33,15 @@ from tenants.scope import current_tenant
 from tenants.services import audit_record
 
 AUTO = "auto"  # the kind that fits each event: numeric events numeric, others binary
+# Units that measure time: for these, a smaller value is better (a faster page).
+DURATION_UNITS = frozenset(
+    {"ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "millisecond"}
+    | {"milliseconds", "msec", "min", "mins", "minute", "minutes", "h", "hr", "hour", "hours"}
+)
+
+
+def is_duration(unit: str) -> bool:
+    return unit.strip().lower() in DURATION_UNITS
 
 
 class PlanAction:
@@ -45,7 +55,12 @@ class PlanAction:
 
 @dataclass(frozen=True)
 class Choices:
-    """What the person chose in the picker for the whole selection."""
+    """What the person chose in the picker for the whole selection, and per event.
+
+    `success_criteria` is the selection's; `durations_lower` makes numeric metrics of
+    events measured in time (ms, s...) lower than baseline instead; `success_by_event`
+    (event id, criterion) overrides both for single events. Plans saved before these
+    two existed have neither, and compute as they always did."""
 
     kind: str = AUTO
     success_criteria: str = SuccessCriteria.HIGHER
@@ -56,23 +71,46 @@ class Choices:
     tags: tuple[str, ...] = ()
     name_template: str = "{name}"
     description_template: str = "{description}"
+    durations_lower: bool = False
+    success_by_event: tuple[tuple[int, str], ...] = ()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Choices:
+        by_event = data.get("success_by_event") or {}
         return cls(
             **{
                 **data,
                 "randomization_units": tuple(data.get("randomization_units") or ("user",)),
                 "tags": tuple(data.get("tags") or ()),
+                "success_by_event": tuple(
+                    sorted((int(event_id), value) for event_id, value in by_event.items())
+                ),
             }
         )
 
     def to_json(self) -> dict[str, Any]:
         return {
-            **self.__dict__,
+            **{f.name: getattr(self, f.name) for f in fields(self)},
             "randomization_units": list(self.randomization_units),
             "tags": list(self.tags),
+            # JSON object keys are strings: {"<event id>": "LowerThanBaseline"}.
+            "success_by_event": {str(k): v for k, v in self.success_by_event},
         }
+
+    def inferred_success(self, event: SourceEvent, kind: str) -> str:
+        """The criterion inferred from the event, or "" when nothing is inferred."""
+        if self.durations_lower and kind == MetricKind.NUMERIC and is_duration(event.unit):
+            return SuccessCriteria.LOWER
+        return ""
+
+    @cached_property
+    def _success_overrides(self) -> dict[int, str]:
+        return dict(self.success_by_event)
+
+    def success_for(self, event: SourceEvent, kind: str) -> str:
+        if (chosen := self._success_overrides.get(event.pk)) is not None:
+            return chosen
+        return self.inferred_success(event, kind) or self.success_criteria
 
     def kind_for(self, event: SourceEvent) -> str:
         if self.kind != AUTO:
@@ -247,7 +285,7 @@ def _desired_mapping(
         name=_render(choices.name_template, event, kind)[:200] or event.key,
         description=_render(choices.description_template, event, kind),
         unit=event.unit if numeric else "",
-        success_criteria=choices.success_criteria,
+        success_criteria=choices.success_for(event, kind),
         unit_aggregation=choices.aggregation
         if numeric
         else (Aggregation.SUM if kind == MetricKind.COUNT else Aggregation.AVERAGE),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +18,9 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import Truncator
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
 from connector.connections.models import LaunchDarklyConnection
@@ -34,14 +38,17 @@ from connector.planner.plans import (
     PlanAlreadyApplied,
     PlanNotApplicable,
     PlanRow,
+    is_duration,
     plan_apply,
     plan_compute,
     plan_create,
 )
-from connector.sources.models import SourceEvent
+from connector.sources.models import SourceEvent, ValueKind
 from connector.sources.selectors import EventFilter
+from connector.sync.models import ItemStatus, SyncRun
+from connector.sync.selectors import run_progress
 from tenants.http import WorkspaceRequest
-from tenants.models import Role
+from tenants.models import AuditAction, AuditEvent, Role
 from tenants.views import workspace_view
 
 log = logging.getLogger(__name__)
@@ -51,7 +58,6 @@ QUEUE_DOWN = (
     "The task queue (Redis) cannot be reached right now, so workers have not picked it up "
     "yet; nothing is lost, and the sync starts by itself when it is back."
 )
-PICKER_PAGE_SIZE = 50
 PLAN_PAGE_SIZE = 100
 CONTEXT_KINDS_TTL_S = 10 * 60
 DEFAULT_UNITS = ["user"]
@@ -102,6 +108,73 @@ def _event_filter(selection_filter: dict[str, Any]) -> tuple[EventFilter, bool |
     return EventFilter(**fields), mapped
 
 
+# The options under "More options": folded unless they hold an error or a change.
+MORE_OPTIONS = ("aggregation", "analysis", "percentile", "name_template", "description_template")
+VALUE_LABELS = dict(ValueKind.choices)
+
+
+@dataclass
+class PickerRow:
+    """One event of the picker's page, with what the admin chose for it."""
+
+    event: SourceEvent
+    checked: bool = False
+    criterion: str = ""  # the per-event success criterion sent; "" for the selection's
+    duration_unit: str = ""  # the unit when it measures time (lower may be inferred)
+    inferred: str = ""  # e.g. "Lower (inferred from ms)" when that applies now
+    # Ready to show, so that the template looks up little per row (a page of 200 rows).
+    last_seen: str = ""  # "3 hours": one unit, so that the row stays on one line
+    last_seen_iso: str = ""
+    description: str = ""  # shortened; `title` holds more of it
+    title: str = ""
+    value_label: str = ""
+
+    def __post_init__(self) -> None:
+        event = self.event
+        self.value_label = VALUE_LABELS.get(event.value_kind, event.value_kind)
+        if event.description:
+            self.description = Truncator(event.description).chars(140)
+            self.title = Truncator(event.description).chars(300)
+        if event.last_seen:
+            self.last_seen_iso = event.last_seen.isoformat()
+
+
+def _picker_rows(
+    events: list[SourceEvent], choices_form: PlanChoicesForm | None, checked: frozenset[int]
+) -> list[PickerRow]:
+    now = timezone.now()
+    if choices_form is None:
+        return [PickerRow(event, last_seen=_since(event, now)) for event in events]
+    criteria = choices_form.row_criteria()
+    kind = choices_form["kind"].value()
+    choices = Choices(
+        kind=kind if kind in (AUTO, *MetricKind.values) else AUTO,
+        durations_lower=bool(choices_form["durations_lower"].value()),
+    )
+    rows = []
+    for event in events:
+        row = PickerRow(event, event.pk in checked, criteria.get(event.pk, ""))
+        row.last_seen = _since(event, now)
+        if is_duration(event.unit):
+            row.duration_unit = event.unit
+            if choices.inferred_success(event, choices.kind_for(event)):
+                row.inferred = f"Lower (inferred from {event.unit})"
+        rows.append(row)
+    return rows
+
+
+def _since(event: SourceEvent, now: datetime) -> str:
+    return timesince(event.last_seen, now, depth=1) if event.last_seen else ""
+
+
+def _more_options_open(form: PlanChoicesForm | None) -> bool:
+    if form is None or not form.is_bound:
+        return False
+    return any(name in form.errors for name in MORE_OPTIONS) or bool(
+        set(form.changed_data) & set(MORE_OPTIONS)
+    )
+
+
 def _picker_page(
     request: WorkspaceRequest,
     *,
@@ -115,26 +188,36 @@ def _picker_page(
 ) -> HttpResponse:
     event_filter, mapped = _event_filter(filter_form.selection_filter())
     events = picker_events(filter=event_filter, mapped=mapped, with_mappings=True)
-    paginator = Paginator(events, PICKER_PAGE_SIZE)
+    paginator = Paginator(events, filter_form.page_size())
     page = paginator.get_page(page_number)
     can_plan = request.membership.has_role(Role.ADMIN)
     if can_plan and choices_form is None:
         units, units_note = randomization_units()
         choices_form = PlanChoicesForm(units=units)
-    query = urlencode(filter_form.query_pairs())
+    pairs = filter_form.query_pairs()
+    rows = _picker_rows(list(page.object_list), choices_form, checked)
     return render(
         request,
         "metrics/picker.html",
         {
             "filter_form": filter_form,
-            "filter_pairs": filter_form.query_pairs(),
-            "query": query,
+            "filter_pairs": pairs,
+            "query": urlencode(pairs),
+            # Narrowed by a filter (the page size alone narrows nothing).
+            "filtered": any(name != "per_page" for name, _ in pairs),
             "page": page,
             "page_links": page.paginator.get_elided_page_range(page.number, on_each_side=2),
+            "rows": rows,
             "can_plan": can_plan,
             "choices_form": choices_form,
+            "more_options": [choices_form[name] for name in MORE_OPTIONS] if choices_form else [],
+            "more_option_names": MORE_OPTIONS,
+            "more_options_open": _more_options_open(choices_form),
             "units_note": units_note,
+            # What the next "Review the plan" sends: the ticked rows of this page.
             "checked": checked,
+            "selected_count": sum(row.checked for row in rows),
+            "inferred_count": sum(bool(row.inferred) for row in rows),
             "select_all": select_all,
         },
         status=status,
@@ -207,7 +290,9 @@ def plan_new(request: WorkspaceRequest) -> HttpResponse:
             select_all=select_all,
             status=400,
         )
-    plan = plan_create(actor=request.user, selection=selection, choices=form.choices())
+    # Per-event choices only for the selected events (all of the page's for select all).
+    choices = form.choices(event_ids=selection.get("ids"))
+    plan = plan_create(actor=request.user, selection=selection, choices=choices)
     return redirect("planner:plan", slug=request.workspace.slug, plan_id=plan.pk)
 
 
@@ -216,12 +301,35 @@ def plan_new(request: WorkspaceRequest) -> HttpResponse:
 
 @dataclass
 class RowView:
-    """One plan row, ready to show."""
+    """One plan row, ready to show: one line, with its fields folded away."""
 
     row: PlanRow
     kind_label: str
+    summary: str  # the few fields that matter, for the row's one line
     fields: list[tuple[str, str]]
     changes: list[tuple[str, str, str]]
+
+
+@dataclass
+class RowGroup:
+    """The rows of one action on this page; `count` is the whole plan's."""
+
+    action: str
+    count: int
+    note: str
+    rows: list[RowView]
+    folded: bool  # shown closed until opened (unchanged rows)
+
+
+GROUP_NOTES = {
+    PlanAction.CREATE: "New metrics, created in LaunchDarkly.",
+    PlanAction.UPDATE: "Metrics the connector manages whose fields change.",
+    PlanAction.ADOPT: (
+        "LaunchDarkly has a metric with this key already: the connector manages it from now on."
+    ),
+    PlanAction.UNCHANGED: "Already in LaunchDarkly as chosen: nothing is sent for these.",
+    PlanAction.BLOCKED: "Left out: each says why.",
+}
 
 
 def _shown(value: Any) -> str:
@@ -232,26 +340,54 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def _analysis(body: dict[str, Any]) -> str:
+    analysis = body.get("analysisType", Analysis.MEAN)
+    if analysis == Analysis.PERCENTILE:
+        return f"percentile {_shown(body.get('percentileValue'))}"
+    return str(analysis)
+
+
 def _row_view(row: PlanRow) -> RowView:
     body = row.body
     fields = [("Event key", body["eventKey"])]
     if body["isNumeric"]:
         fields.append(("Unit", _shown(body.get("unit"))))
         fields.append(("Aggregation", body["unitAggregationType"]))
-        analysis = body.get("analysisType", Analysis.MEAN)
-        if analysis == Analysis.PERCENTILE:
-            analysis = f"percentile {_shown(body.get('percentileValue'))}"
-        fields.append(("Analysis", analysis))
+        fields.append(("Analysis", _analysis(body)))
+        summary = " · ".join(
+            (_shown(body.get("unit")), body["unitAggregationType"], _analysis(body))
+        )
+    else:
+        summary = body["unitAggregationType"]
     if body.get("successCriteria"):
         fields.append(("Success", body["successCriteria"]))
     fields.append(("Randomization", _shown(body["randomizationUnits"])))
-    fields.append(("Tags", _shown([t for t in body["tags"] if t != MANAGED_TAG])))
+    # Exactly the tags LaunchDarkly gets, the connector's own included.
+    fields.append(("Tags", _shown(body["tags"])))
     if body.get("description"):
         fields.append(("Description", body["description"]))
     changes = [
         (field, _shown(actual), _shown(desired)) for field, (desired, actual) in row.changes.items()
     ]
-    return RowView(row, MetricKind(row.mapping.kind).label, fields, changes)
+    return RowView(row, MetricKind(row.mapping.kind).label, summary, fields, changes)
+
+
+def _groups(rows: list[RowView], counts: dict[str, int], action: str) -> list[RowGroup]:
+    by_action: dict[str, list[RowView]] = {}
+    for view in rows:
+        by_action.setdefault(view.row.action, []).append(view)
+    return [
+        RowGroup(
+            action=name,
+            count=counts[name],
+            note=GROUP_NOTES[name],
+            rows=by_action[name],
+            # Unchanged rows stay folded, unless that is what the person asked to see.
+            folded=name == PlanAction.UNCHANGED and action != name,
+        )
+        for name in PlanAction.ORDER
+        if name in by_action
+    ]
 
 
 def _choices_summary(choices: Choices) -> list[tuple[str, str]]:
@@ -259,21 +395,76 @@ def _choices_summary(choices: Choices) -> list[tuple[str, str]]:
     analysis = choices.analysis
     if analysis == Analysis.PERCENTILE:
         analysis = f"percentile {choices.percentile}"
+    tags = ", ".join(choices.tags)
+    tags = f"{tags} (and {MANAGED_TAG} on every metric)" if tags else MANAGED_TAG
     return [
         ("Kind", kind),
         ("Success criteria", choices.success_criteria),
         ("Aggregation (numeric)", choices.aggregation),
         ("Analysis (numeric)", analysis),
         ("Randomization units", _shown(choices.randomization_units)),
-        ("Tags", _shown(choices.tags)),
+        ("Tags", tags),
         ("Name template", choices.name_template),
         ("Description template", choices.description_template or "—"),
     ]
 
 
+@dataclass
+class AppliedState:
+    """What became of an applied plan: when, by whom, and its run as it is now."""
+
+    at: datetime
+    by: str
+    run: SyncRun | None
+    run_status: str  # "running, 4 of 12 sent" / "12 of 12 sent" / "10 of 12 sent, 2 failed"
+    tone: str  # the message's class: success, warning, or plain while running
+
+
+def _run_status(run: SyncRun) -> tuple[str, str]:
+    progress = run_progress(run=run)
+    counts = progress.counts
+    failed = counts.get(ItemStatus.FAILED, 0) + counts.get(ItemStatus.CONFLICT, 0)
+    cancelled = counts.get(ItemStatus.CANCELLED, 0)
+    parts = [f"{counts.get(ItemStatus.DONE, 0)} of {progress.total} sent"]
+    if failed:
+        parts.append(f"{failed} failed")
+    if cancelled:
+        parts.append(f"{cancelled} cancelled")
+    status = ", ".join(parts)
+    if run.finished_at is None:
+        return f"running, {status}", ""
+    return status, "warning" if failed or cancelled else "success"
+
+
+def _applied_state(plan: MetricPlan) -> AppliedState | None:
+    if plan.applied_at is None:
+        return None
+    run = plan.sync_run
+    if run is not None:
+        applier = run.started_by
+        status, tone = _run_status(run)
+    else:  # nothing needed sending: no run, the audit log says who applied it
+        audit = (
+            AuditEvent.objects.filter(action=AuditAction.PLAN_APPLIED, target=f"plan {plan.pk}")
+            .select_related("actor")
+            .first()
+        )
+        applier = audit.actor if audit else None
+        status, tone = "", "success"
+    return AppliedState(
+        at=plan.applied_at,
+        by=applier.email if applier else "",
+        run=run,
+        run_status=status,
+        tone=tone,
+    )
+
+
 @workspace_view(minimum_role=Role.ADMIN)
 def plan_review(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
-    plan = get_object_or_404(MetricPlan.objects.select_related("created_by"), pk=plan_id)
+    plan = get_object_or_404(
+        MetricPlan.objects.select_related("created_by", "sync_run__started_by"), pk=plan_id
+    )
     computed = plan_compute(plan=plan)
     action = request.GET.get("action", "")
     rows = computed.rows
@@ -281,8 +472,13 @@ def plan_review(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
         rows = [row for row in rows if row.action == action]
     else:
         action = ""
+        # Grouped by action, in the summary's order (a stable sort keeps the events' order).
+        rows = sorted(rows, key=lambda row: PlanAction.ORDER.index(row.action))
     page = Paginator(rows, PLAN_PAGE_SIZE).get_page(_page(request.GET))
     counts = computed.counts
+    row_views = [_row_view(row) for row in page.object_list]
+    # One page holds every group: the summary jumps to them; else it shows one group.
+    one_page = not action and page.paginator.num_pages == 1
     return render(
         request,
         "metrics/plan.html",
@@ -290,13 +486,19 @@ def plan_review(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
             "plan": plan,
             "computed": computed,
             "counts": [(name, counts[name]) for name in PlanAction.ORDER],
+            "count_links": [
+                (name, counts[name], f"#group-{name}" if one_page else f"?action={name}")
+                for name in PlanAction.ORDER
+            ],
             "actionable": sum(counts[a] for a in PlanAction.ORDER[:3]),
             "total": len(computed.rows),
             "action": action,
             "query": urlencode({"action": action}) if action else "",
             "page": page,
             "page_links": page.paginator.get_elided_page_range(page.number, on_each_side=2),
-            "rows": [_row_view(row) for row in page.object_list],
+            "rows": row_views,
+            "groups": _groups(row_views, counts, action),
+            "applied": _applied_state(plan),
             "choices_summary": _choices_summary(Choices.from_json(plan.choices)),
             "selection_is_filter": "filter" in plan.selection,
         },

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from connector.metrics.desired import metric_body
 from connector.metrics.models import MetricMapping, MetricPlan
 from connector.planner.plans import plan_compute
 from connector.sources.models import ValueKind
@@ -438,3 +439,256 @@ def test_picker__queries__do_not_grow_with_the_catalog(client_of, admin, workspa
     large = [queries({}), queries({"q": "event", "mapped": "no", "order": "-volume"})]
 
     assert large == small
+
+
+# --- the journey: selection count, options first, per-event criteria, empty catalog ------
+
+
+def pick_bar(page):
+    """The sticky bar: the selection's count and the one "Review the plan" button."""
+    start = page.index('class="pick-bar"')
+    return page[start : page.index("</div>", start)]
+
+
+def test_picker__nothing_ticked__bar_says_0_selected(client_of, admin, workspace, connected):
+    make_events(workspace, 3)
+
+    page = client_of(admin).get(picker_url(workspace)).content.decode()
+
+    bar = pick_bar(page)
+    assert "0 selected" in bar and "Review the plan" in bar
+    assert page.count("Review the plan</button>") == 1
+
+
+def test_picker__round_trip__bar_counts_the_ticked_events(client_of, admin, workspace, connected):
+    events = make_events(workspace, 5)
+
+    response = client_of(admin).post(
+        plan_url(workspace),
+        {"event": [events[0].pk, events[3].pk], **choices(name_template="{nope}")},
+    )
+
+    assert response.status_code == 400
+    assert "2 selected" in pick_bar(response.content.decode())
+
+
+def test_picker__round_trip_select_all__bar_says_all_matching(
+    client_of, admin, workspace, connected
+):
+    make_events(workspace, 120, prefix="view")
+    make_events(workspace, 3, prefix="other")
+
+    response = client_of(admin).post(
+        plan_url(workspace),
+        {"q": "view", "select_all": "all", **choices(name_template="{nope}")},
+    )
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "All 120 matching events selected" in pick_bar(page)
+    assert "Select all 120 events matching this filter" in page
+
+
+def test_picker__options__come_before_the_list(client_of, admin, workspace, connected):
+    make_events(workspace, 50)
+
+    page = client_of(admin).get(picker_url(workspace)).content.decode()
+
+    table = page.index('<table class="events')
+    for field in ("id_kind", "id_success_criteria", "id_randomization_units_0", "id_tags"):
+        assert page.index(f'id="{field}"') < table, field
+    assert page.index('class="pick-bar"') < table
+
+
+def test_picker__duration_event__lower_inferred_and_said_so(client_of, admin, workspace, connected):
+    make_event(workspace, "render_time", value_kind=ValueKind.NUMERIC, unit="ms")
+    make_event(workspace, "order_value", value_kind=ValueKind.NUMERIC, unit="USD")
+
+    page = client_of(admin).get(picker_url(workspace)).content.decode()
+
+    rows = {
+        m[0]: m[1]
+        for m in re.findall(r"<tr[^>]*>\s*<td.*?<code>(\w+)</code>(.*?)</tr>", page, re.S)
+    }
+    assert "Lower (inferred from ms)" in rows["render_time"]
+    assert "inferred" not in rows["order_value"]
+    assert 'name="criterion-' in rows["order_value"]
+    assert "1 event on this page is measured in time: lower than baseline was inferred" in page
+
+
+def mixed_catalog(workspace):
+    return {
+        "render": make_event(workspace, "render_time", value_kind=ValueKind.NUMERIC, unit="ms"),
+        "wait": make_event(workspace, "wait_s", value_kind=ValueKind.NUMERIC, unit="seconds"),
+        "order": make_event(workspace, "order_value", value_kind=ValueKind.NUMERIC, unit="USD"),
+        "error": make_event(workspace, "error_shown"),
+        "signup": make_event(workspace, "signup"),
+    }
+
+
+def criteria_of(workspace, plan):
+    with tenant_scope(workspace):
+        rows = plan_compute(plan=plan).rows
+    return {row.event.key: row.body.get("successCriteria") for row in rows}
+
+
+def test_picker__mixed_criteria__each_metric_gets_its_own(client_of, admin, workspace, connected):
+    events = mixed_catalog(workspace)
+
+    response = client_of(admin).post(
+        plan_url(workspace),
+        {
+            "event": [event.pk for event in events.values()],
+            f"criterion-{events['error'].pk}": "LowerThanBaseline",  # an override
+            f"criterion-{events['wait'].pk}": "HigherThanBaseline",  # against the inference
+            f"criterion-{events['signup'].pk}": "",  # as chosen for the selection
+            "durations_lower": "on",
+            **choices(),
+        },
+    )
+
+    assert response.status_code == 302
+    plan = plans().get()
+    assert criteria_of(workspace, plan) == {
+        "render_time": "LowerThanBaseline",  # inferred from ms
+        "wait_s": "HigherThanBaseline",
+        "order_value": "HigherThanBaseline",
+        "error_shown": "LowerThanBaseline",
+        "signup": "HigherThanBaseline",
+    }
+    with tenant_scope(workspace):
+        from connector.planner.plans import plan_apply
+
+        plan_apply(plan=plan, actor=admin.user)
+        stored = {
+            m.source_event.key: metric_body(m, event_key=m.source_event.key)["successCriteria"]
+            for m in MetricMapping.objects.select_related("source_event")
+        }
+    assert stored["render_time"] == "LowerThanBaseline"
+    assert stored["error_shown"] == "LowerThanBaseline"
+    assert stored["order_value"] == "HigherThanBaseline"
+
+
+def test_picker__durations_lower_off__selection_choice_for_all(
+    client_of, admin, workspace, connected
+):
+    events = mixed_catalog(workspace)
+
+    client_of(admin).post(
+        plan_url(workspace), {"event": [event.pk for event in events.values()], **choices()}
+    )
+
+    assert set(criteria_of(workspace, plans().get()).values()) == {"HigherThanBaseline"}
+
+
+def test_picker__select_all__inference_reaches_every_page(client_of, admin, workspace, connected):
+    make_events(workspace, 70, prefix="load", value_kind=ValueKind.NUMERIC, unit="ms")
+    make_events(workspace, 10, prefix="click")
+
+    client_of(admin).post(
+        plan_url(workspace), {"select_all": "all", "durations_lower": "on", **choices()}
+    )
+
+    criteria = criteria_of(workspace, plans().get())
+    assert len(criteria) == 80
+    assert {criteria[f"load_{i:05d}"] for i in range(70)} == {"LowerThanBaseline"}
+    assert {criteria[f"click_{i:05d}"] for i in range(10)} == {"HigherThanBaseline"}
+
+
+def test_picker__bad_criterion__form_error_selection_kept(client_of, admin, workspace, connected):
+    events = make_events(workspace, 2)
+
+    response = client_of(admin).post(
+        plan_url(workspace),
+        {"event": [events[0].pk], f"criterion-{events[0].pk}": "Sideways", **choices()},
+    )
+
+    assert response.status_code == 400 and not plans().exists()
+    page = response.content.decode()
+    assert "success criterion" in page and "Sideways" in page
+    assert "1 selected" in pick_bar(page)
+
+
+def test_picker__round_trip__row_criterion_kept(client_of, admin, workspace, connected):
+    events = make_events(workspace, 2)
+
+    response = client_of(admin).post(
+        plan_url(workspace),
+        {
+            "event": [events[1].pk],
+            f"criterion-{events[1].pk}": "LowerThanBaseline",
+            **choices(name_template="{nope}"),
+        },
+    )
+
+    page = response.content.decode()
+    select = page[page.index(f'name="criterion-{events[1].pk}"') :]
+    select = select[: select.index("</select>")]
+    assert '<option value="LowerThanBaseline" selected>' in select
+
+
+def test_plan__old_plan_without_per_event_choices__unchanged(workspace, admin, connected):
+    from tests.metrics.conftest import make_plan
+
+    event = make_event(workspace, "render_time", value_kind=ValueKind.NUMERIC, unit="ms")
+    plan = make_plan(workspace, admin.user, ids=[event.pk])
+    plan.choices = {k: v for k, v in plan.choices.items() if k in OLD_CHOICE_KEYS}
+    with tenant_scope(workspace):
+        plan.save()
+
+    assert criteria_of(workspace, plan) == {"render_time": "HigherThanBaseline"}
+
+
+OLD_CHOICE_KEYS = {
+    "kind",
+    "success_criteria",
+    "aggregation",
+    "analysis",
+    "percentile",
+    "randomization_units",
+    "tags",
+    "name_template",
+    "description_template",
+}
+
+
+def test_picker__page_size__choice_kept_in_links(client_of, member, workspace):
+    make_events(workspace, 250)
+    client = client_of(member)
+
+    response = client.get(picker_url(workspace), {"per_page": "100"})
+
+    assert len(keys_on(response)) == 100
+    assert "?per_page=100&amp;page=2" in response.content.decode()
+    assert len(keys_on(client.get(picker_url(workspace), {"per_page": "200"}))) == 200
+    wrong = client.get(picker_url(workspace), {"per_page": "100000"})
+    assert len(keys_on(wrong)) == 50 and "Select a valid choice" in wrong.content.decode()
+
+
+def test_picker__header__links_the_upload_for_admins(client_of, admin, member, workspace):
+    make_events(workspace, 1)
+    upload = reverse("sources:upload", args=[workspace.slug])
+
+    admin_page = client_of(admin).get(picker_url(workspace)).content.decode()
+    member_page = client_of(member).get(picker_url(workspace)).content.decode()
+
+    assert f'href="{upload}">Upload a catalog file</a>' in admin_page
+    assert "Upload a catalog file" not in member_page
+
+
+def test_picker__empty_catalog__says_how_to_fill_it(client_of, admin, workspace):
+    page = client_of(admin).get(picker_url(workspace)).content.decode()
+
+    assert "No events yet" in page
+    assert reverse("sources:api_keys", args=[workspace.slug]) in page
+    assert reverse("sources:upload", args=[workspace.slug]) in page
+    assert "/api/v1/events" in page
+    assert "PostHog" in page and "import_catalog" in page and "POSTHOG_PERSONAL_API_KEY" in page
+    assert f"--workspace {workspace.slug}" in page
+
+
+def test_picker__empty_catalog_member__asks_an_admin(client_of, member, workspace):
+    page = client_of(member).get(picker_url(workspace)).content.decode()
+
+    assert "No events yet" in page and "Ask an admin" in page
+    assert reverse("sources:api_keys", args=[workspace.slug]) not in page

@@ -31,6 +31,61 @@
     });
   }
 
+  // The selection bar's count, live (the server renders the same text after a round trip).
+  var count = document.getElementById("selected-count");
+  var pageHint = document.getElementById("page-hint");
+  if (count) {
+    var recount = function () {
+      var all = allBox && allBox.checked;
+      count.textContent = all
+        ? count.getAttribute("data-all")
+        : boxes.filter(function (b) { return b.checked; }).length + " selected";
+      if (pageHint) { pageHint.hidden = !!all; }
+    };
+    // After the handlers above, which may tick boxes themselves.
+    var form = document.getElementById("plan-form");
+    if (form) { form.addEventListener("change", recount); }
+    recount();
+  }
+
+  // Events measured in time get "lower than baseline" when the option is on and the
+  // metric is numeric: the rows' default says so, and follows the options.
+  var durations = document.getElementById("id_durations_lower");
+  var kind = document.getElementById("id_kind");
+  var timed = document.querySelectorAll("select[data-duration-unit]");
+  var note = document.getElementById("inferred-note");
+  var inferRows = function () {
+    var n = 0;
+    Array.prototype.forEach.call(timed, function (select) {
+      var numeric = kind && (kind.value === "numeric" ||
+        (kind.value === "auto" && select.hasAttribute("data-numeric")));
+      var applies = !!(durations && durations.checked && numeric);
+      select.options[0].textContent = applies
+        ? "Lower (inferred from " + select.getAttribute("data-duration-unit") + ")"
+        : "As above";
+      select.classList.toggle("inferred", applies);
+      if (applies) { n += 1; }
+    });
+    if (note) {
+      note.hidden = n === 0;
+      note.textContent = n + (n === 1 ? " event on this page is" : " events on this page are") +
+        " measured in time: lower than baseline was inferred from the unit. " +
+        "Change any in the Success column.";
+    }
+  };
+  if (durations && timed.length) {
+    durations.addEventListener("change", inferRows);
+    if (kind) { kind.addEventListener("change", inferRows); }
+  }
+
+  // A row's own criterion: marked, so that it stays shown when the row is unticked.
+  Array.prototype.forEach.call(document.querySelectorAll('select[name^="criterion-"]'),
+    function (select) {
+      select.addEventListener("change", function () {
+        select.classList.toggle("set", select.value !== "");
+      });
+    });
+
   // The percentile field only matters for percentile analysis.
   var analysis = document.getElementById("id_analysis");
   var dependents = document.querySelectorAll("[data-show-when-analysis]");
