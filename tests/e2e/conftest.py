@@ -74,3 +74,21 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line("browser screenshots:")
         for folder in _screenshot_folders:
             terminalreporter.write_line(f"  {folder}")
+
+
+def point_at_sandbox(settings, sandbox, client, public_url: str) -> dict[str, str]:
+    """Point this process at a sandbox with its OAuth client, and the CSP at its consent
+    page; answer the same settings as environment variables, for a worker process."""
+    settings.LAUNCHDARKLY_BASE_URL = sandbox.base_url
+    settings.LAUNCHDARKLY_OAUTH_CLIENT_ID = client.client_id
+    settings.LAUNCHDARKLY_OAUTH_CLIENT_SECRET = client.client_secret
+    settings.PUBLIC_URL = public_url
+    policy = settings.CONTENT_SECURITY_POLICY
+    policy["DIRECTIVES"] = {**policy["DIRECTIVES"], "form-action": ["'self'", sandbox.base_url]}
+    settings.CONTENT_SECURITY_POLICY = policy
+    return {
+        "LAUNCHDARKLY_BASE_URL": sandbox.base_url,
+        "LAUNCHDARKLY_OAUTH_CLIENT_ID": client.client_id,
+        "LAUNCHDARKLY_OAUTH_CLIENT_SECRET": client.client_secret,
+        "PUBLIC_URL": public_url,
+    }

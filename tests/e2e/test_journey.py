@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from connector.connections.models import LaunchDarklyConnection
 from sandbox.state import DEMO_EMAIL, DEMO_PASSWORD, OAuthClientSeed
 from sandbox.testing import RunningSandbox
+from tests.e2e.conftest import point_at_sandbox
 from tests.workers import running_worker
 
 pytestmark = pytest.mark.e2e
@@ -35,22 +36,12 @@ def world(live_server, settings, tmp_path):
     )
     with RunningSandbox(oauth_client=client) as sandbox:
         env = {
-            "LAUNCHDARKLY_BASE_URL": sandbox.base_url,
-            "LAUNCHDARKLY_OAUTH_CLIENT_ID": client.client_id,
-            "LAUNCHDARKLY_OAUTH_CLIENT_SECRET": client.client_secret,
-            "PUBLIC_URL": live_server.url,
+            **point_at_sandbox(settings, sandbox, client, live_server.url),
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(tmp_path / "mail"),
             "SYNC_MAX_ATTEMPTS": "2",
             "SYNC_BACKOFF_BASE_S": "0.2",
         }
-        settings.LAUNCHDARKLY_BASE_URL = sandbox.base_url
-        settings.LAUNCHDARKLY_OAUTH_CLIENT_ID = client.client_id
-        settings.LAUNCHDARKLY_OAUTH_CLIENT_SECRET = client.client_secret
-        settings.PUBLIC_URL = live_server.url
-        policy = settings.CONTENT_SECURITY_POLICY
-        policy["DIRECTIVES"] = {**policy["DIRECTIVES"], "form-action": ["'self'", sandbox.base_url]}
-        settings.CONTENT_SECURITY_POLICY = policy
         with running_worker(concurrency=2, **env):
             yield sandbox, tmp_path / "mail"
 
