@@ -114,3 +114,14 @@ def test_disconnect__nothing_queued__says_nothing_is_cancelled(client_of, admin,
     page = client.get(reverse("connections:disconnect", args=[workspace.slug])).content.decode()
 
     assert "nothing is cancelled" in page
+
+
+@pytest.mark.django_db
+def test_sync_status__sandbox_override__names_the_sandbox(client_of, admin, workspace, ld):
+    client = client_of(admin)
+    paste(client, workspace, ld.mint_token("writer"))
+
+    page = client.get(reverse("sync:status", args=[workspace.slug])).content.decode()
+
+    assert f"local LaunchDarkly sandbox ({urlsplit(ld.base_url).netloc})" in page
+    assert "app.launchdarkly.com" not in page
