@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +29,11 @@ ROUTE_GET = "GET /api/v2/metrics/{projectKey}/{metricKey}"
 ROUTE_PATCH = "PATCH /api/v2/metrics/{projectKey}/{metricKey}"
 ROUTE_DELETE = "DELETE /api/v2/metrics/{projectKey}/{metricKey}"
 
+# LaunchDarkly: what each operation answers when it succeeds (postMetric 201,
+# getMetric and patchMetric 200, deleteMetric 204). The client returns bodies, not
+# statuses, and turns every other answer into an error, so a success is one of these.
+CREATED, OK, NO_CONTENT, NOT_FOUND = 201, 200, 204, 404
+
 
 @dataclass
 class Outcome:
@@ -39,6 +43,8 @@ class Outcome:
     sent_hash: str = ""
     deleted: bool = False
     conflict: dict[str, tuple] = field(default_factory=dict)
+    # The HTTP status of the call that settled it (None when no call was needed).
+    http_status: int | None = None
 
 
 def describe(diff: dict[str, tuple]) -> str:
@@ -56,14 +62,25 @@ def reconcile(*, mapping: MetricMapping, action: str, call: Call) -> Outcome:
     if action == Action.DELETE:
         if not mapping.managed:
             return Outcome(done=True, note="Not created or adopted by the connector: left alone.")
-        with suppress(errors.NotFound):  # already gone: the goal is reached
+        try:
             call(ROUTE_DELETE, lambda c: c.delete_metric(project, key))
-        return Outcome(done=True, deleted=True, note="Deleted in LaunchDarkly.")
+        except errors.NotFound:  # already gone: the goal is reached
+            return Outcome(
+                done=True,
+                deleted=True,
+                note="Already gone from LaunchDarkly.",
+                http_status=NOT_FOUND,
+            )
+        return Outcome(
+            done=True, deleted=True, note="Deleted in LaunchDarkly.", http_status=NO_CONTENT
+        )
 
     if action == Action.CREATE:
         try:
             metric = call(ROUTE_CREATE, lambda c: c.create_metric(project, body))
-            return Outcome(done=True, metric=metric, sent_hash=sent, note="Created.")
+            return Outcome(
+                done=True, metric=metric, sent_hash=sent, note="Created.", http_status=CREATED
+            )
         except errors.Conflict:
             return _resolve_existing(mapping, body, sent, call, adopt_if_different=False)
 
@@ -80,12 +97,18 @@ def _resolve_existing(
     except errors.NotFound:
         # Deleted in LaunchDarkly (or never there): create it.
         metric = call(ROUTE_CREATE, lambda c: c.create_metric(project, body))
-        return Outcome(done=True, metric=metric, sent_hash=sent, note="Created (was missing).")
+        return Outcome(
+            done=True,
+            metric=metric,
+            sent_hash=sent,
+            note="Created (was missing).",
+            http_status=CREATED,
+        )
 
     diff = differences(body, current)
     if not diff:
         note = "Already in LaunchDarkly as wanted." if mapping.managed else "Adopted."
-        return Outcome(done=True, metric=current, sent_hash=sent, note=note)
+        return Outcome(done=True, metric=current, sent_hash=sent, note=note, http_status=OK)
 
     ours = mapping.managed or MANAGED_TAG in (current.get("tags") or [])
     if not (ours or adopt_if_different):
@@ -96,4 +119,10 @@ def _resolve_existing(
             + describe(diff),
         )
     patched = call(ROUTE_PATCH, lambda c: c.patch_metric(project, key, json_patch(body, current)))
-    return Outcome(done=True, metric=patched, sent_hash=sent, note="Updated: " + ", ".join(diff))
+    return Outcome(
+        done=True,
+        metric=patched,
+        sent_hash=sent,
+        note="Updated: " + ", ".join(diff),
+        http_status=OK,
+    )

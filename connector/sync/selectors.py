@@ -13,7 +13,14 @@ from django.utils import timezone
 from connector.celery import app as celery_app
 from connector.connections.models import LaunchDarklyConnection, Status
 from connector.connections.services import budget_for
-from connector.sync.models import FINISHED_STATUSES, ItemStatus, SyncItem, SyncRun, SyncSettings
+from connector.sync.models import (
+    FINISHED_STATUSES,
+    Action,
+    ItemStatus,
+    SyncItem,
+    SyncRun,
+    SyncSettings,
+)
 from tenants.models import Tenant
 
 HISTORY_DAYS = 30
@@ -93,6 +100,8 @@ class Progress:
     waiting_until: datetime | None
     items_per_s: float | None
     eta_s: float | None
+    # Done items that deleted their metric: those are no longer in LaunchDarkly.
+    deleted: int = 0
 
     @property
     def finished(self) -> int:
@@ -111,6 +120,15 @@ class Progress:
         """What a person may retry: failures and conflicts."""
         return self.counts.get(ItemStatus.FAILED, 0) + self.counts.get(ItemStatus.CONFLICT, 0)
 
+    @property
+    def in_launchdarkly(self) -> int:
+        """Done items whose metric is in LaunchDarkly now (created, updated, adopted)."""
+        return self.done - self.deleted
+
+    @property
+    def cancelled(self) -> int:
+        return self.counts.get(ItemStatus.CANCELLED, 0)
+
 
 RATE_WINDOW = timedelta(seconds=60)
 
@@ -122,6 +140,7 @@ def run_progress(*, run: SyncRun) -> Progress:
     recent_since = max(run.started_at, now - RATE_WINDOW)
     stats = SyncItem.objects.filter(run=run).aggregate(
         recent=Count("pk", filter=Q(finished_at__gte=recent_since)),
+        deleted=Count("pk", filter=Q(status=ItemStatus.DONE, action=Action.DELETE)),
         waiting_until=Min(
             "next_attempt_at",
             filter=Q(
@@ -141,6 +160,7 @@ def run_progress(*, run: SyncRun) -> Progress:
         waiting_until=stats["waiting_until"],
         items_per_s=rate,
         eta_s=eta,
+        deleted=stats["deleted"],
     )
 
 

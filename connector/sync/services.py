@@ -435,7 +435,12 @@ def _succeeded(claim: Claim, outcome: Outcome) -> str | None:
             "last_synced_at": now,
         }
     return _settle(
-        claim, ItemStatus.DONE, message=outcome.note, http_status=None, code="", mapping=mapping
+        claim,
+        ItemStatus.DONE,
+        message=outcome.note,
+        http_status=outcome.http_status,
+        code="",
+        mapping=mapping,
     )
 
 
@@ -461,7 +466,9 @@ def _settle(
         "claimed_at": None,
         "claim_token": "",
     }
-    if http_status is not None:
+    if http_status is not None or status == ItemStatus.DONE:
+        # A success records its own status (or none when no call was needed), never
+        # leaving the 503 of an earlier failed attempt beside "Done".
         fields["last_http_status"] = http_status
     if code or status == ItemStatus.DONE:
         fields["error_code"] = code

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -17,7 +18,7 @@ from connector.inputs import PAGE_MAX, whole_number_or_none
 from connector.launchdarkly import instances
 from connector.sync import selectors, services
 from connector.sync.forms import SyncSettingsForm
-from connector.sync.models import SyncItem, SyncRun
+from connector.sync.models import Action, SyncItem, SyncRun
 from connector.sync.selectors import sync_settings
 from tenants.http import WorkspaceRequest
 from tenants.models import Role
@@ -43,11 +44,121 @@ def _progress_context(run: SyncRun | None, connection: LaunchDarklyConnection | 
     return {"run": run, "progress": progress, "waiting_until": waiting_until}
 
 
-def _metric_url_base(connection: LaunchDarklyConnection | None) -> str:
-    if connection is None or not connection.project_key:
+# Items whose metric is in LaunchDarkly once done: only those link to its page.
+LINKED_ACTIONS = (Action.CREATE, Action.UPDATE, Action.ADOPT)
+
+
+def _metric_url_base(run: SyncRun, connection: LaunchDarklyConnection | None) -> str:
+    """Where the run's metrics live: the instance and project it was planned for (the
+    connection may point elsewhere since), else the connection's."""
+    instance = run.instance or (connection.instance if connection else "")
+    project_key = run.project_key or (connection.project_key if connection else "")
+    if not (instance and project_key):
         return ""
     # LaunchDarkly: a metric's page is <ui>/<projectKey>/metrics/<metricKey>/details (its _site).
-    return f"{instances.ui_base_url(connection.instance)}/{connection.project_key}/metrics/"
+    return f"{instances.ui_base_url(instance)}/{project_key}/metrics/"
+
+
+# --- the status page's chart: an SVG drawn here, coloured by the stylesheet ----------
+
+
+@dataclass(frozen=True)
+class Bar:
+    day: date
+    done: int
+    failed: int
+    x: float
+    width: float
+    done_y: float
+    done_h: float
+    failed_y: float
+    failed_h: float
+
+
+@dataclass(frozen=True)
+class Tick:
+    label: str
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Stacked bars per day in a 720 by 200 viewBox that CSS scales to the card."""
+
+    bars: list[Bar]
+    y_ticks: list[Tick]
+    x_ticks: list[Tick]
+    synced: int
+    failed: int
+    first: date | None
+    last: date | None
+    width: int = 720
+    height: int = 200
+    left: int = 40
+    right: int = 712
+    top: int = 12
+    bottom: int = 176
+    y_label_x: int = 34  # y labels end just left of the axis
+    x_label_y: int = 194  # x labels sit under the axis
+    tick_end: int = 181
+
+
+def _nice_step(peak: int) -> int:
+    """A round step (1, 2 or 5 times a power of ten) such that two steps reach the tallest bar."""
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            if 2 * factor * magnitude >= peak:
+                return factor * magnitude
+        magnitude *= 10
+
+
+def _history_chart(history: list[selectors.Day]) -> Chart:
+    chart = Chart(bars=[], y_ticks=[], x_ticks=[], synced=0, failed=0, first=None, last=None)
+    plot_h = chart.bottom - chart.top
+    slot = (chart.right - chart.left) / max(len(history), 1)
+    step = _nice_step(max((d.done + d.failed for d in history), default=0))
+    top_value = 2 * step
+
+    def y_of(value: float) -> float:
+        return round(chart.bottom - plot_h * value / top_value, 1)
+
+    bars = []
+    for i, d in enumerate(history):
+        done_y, failed_y = y_of(d.done), y_of(d.done + d.failed)
+        bars.append(
+            Bar(
+                day=d.day,
+                done=d.done,
+                failed=d.failed,
+                x=round(chart.left + slot * i + slot * 0.15, 1),
+                width=round(slot * 0.7, 1),
+                done_y=done_y,
+                done_h=round(chart.bottom - done_y, 1),
+                failed_y=failed_y,
+                failed_h=round(done_y - failed_y, 1),
+            )
+        )
+    y_ticks = [Tick(label=str(v), x=chart.left, y=y_of(v)) for v in (0, step, top_value)]
+    shown = sorted({0, len(history) // 2, len(history) - 1}) if history else []
+    x_ticks = [
+        Tick(
+            label=f"{history[i].day:%b} {history[i].day.day}",
+            x=round(chart.left + slot * (i + 0.5), 1),
+            y=chart.bottom,
+        )
+        for i in shown
+    ]
+    return Chart(
+        bars=bars,
+        y_ticks=y_ticks,
+        x_ticks=x_ticks,
+        synced=sum(d.done for d in history),
+        failed=sum(d.failed for d in history),
+        first=history[0].day if history else None,
+        last=history[-1].day if history else None,
+    )
 
 
 @workspace_view()
@@ -55,7 +166,6 @@ def status(request: WorkspaceRequest) -> HttpResponse:
     run = selectors.current_run()
     connection = connection_of_workspace()
     history = selectors.daily_history()
-    peak = max((d.done + d.failed for d in history), default=0) or 1
     return render(
         request,
         "sync/status.html",
@@ -65,7 +175,7 @@ def status(request: WorkspaceRequest) -> HttpResponse:
             "runs": selectors.runs_with_counts(),
             "last_resync": selectors.last_resync(),
             "history": history,
-            "peak": peak,
+            "chart": _history_chart(history),
             "can_manage": request.membership.has_role(Role.ADMIN),
         },
     )
@@ -87,7 +197,8 @@ def run_detail(request: WorkspaceRequest, run_id: int) -> HttpResponse:
             "page": page,
             "show": show,
             "filters": selectors.ITEM_FILTERS,
-            "metric_url_base": _metric_url_base(connection),
+            "metric_url_base": _metric_url_base(run, connection),
+            "linked_actions": LINKED_ACTIONS,
             "can_manage": request.membership.has_role(Role.ADMIN),
         },
     )

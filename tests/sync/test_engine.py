@@ -269,3 +269,45 @@ def test_disconnect__unfinished_items__cancelled(connected, workspace, admin, ld
     assert {i.status for i in items(workspace)} == {ItemStatus.CANCELLED}
     run_all(workspace)
     assert sandbox_metrics(ld) == []
+
+
+@pytest.mark.django_db
+def test_sync__successful_calls__their_http_status_recorded(
+    connected, workspace, admin, ld, settings
+):
+    from django.utils import timezone
+
+    from connector.sources.models import SourceEvent
+    from connector.sync.models import OrphanPolicy
+    from connector.sync.resync import resync
+
+    settings.SYNC_MAX_ATTEMPTS = 1
+    events = make_events(workspace, 3, numeric_every=0)
+    ld.set_faults(rate=1, kinds=["503"], routes=["/api/v2/metrics"])
+    first = apply_plan(workspace, admin.user, events)
+    run_all(workspace)
+    assert {(i.status, i.last_http_status) for i in items(workspace)} == {(ItemStatus.FAILED, 503)}
+
+    # Retried once LaunchDarkly is fine: the create's 201 replaces the 503.
+    ld.set_faults(rate=0, latency_ms=0)
+    with tenant_scope(workspace):
+        services.sync_run_retry_failed(run=first, actor=admin.user)
+    run_all(workspace)
+    assert {(i.status, i.last_http_status) for i in items(workspace)} == {(ItemStatus.DONE, 201)}
+
+    # A changed mapping is patched: 200.
+    second = apply_plan(workspace, admin.user, events, tags=("checkout",))
+    run_all(workspace)
+    assert {i.last_http_status for i in items(workspace) if i.run_id == second.pk} == {200}
+
+    # An event removed at the source, with orphans deleted: 204.
+    with tenant_scope(workspace):
+        row = selectors.sync_settings()
+        row.orphan_policy = OrphanPolicy.DELETE
+        row.save()
+        SourceEvent.objects.filter(pk=events[0].pk).update(removed_at=timezone.now())
+        resync()
+    run_all(workspace)
+    (deleted,) = [i for i in items(workspace) if i.action == "delete"]
+    assert (deleted.status, deleted.last_http_status) == (ItemStatus.DONE, 204)
+    assert len(sandbox_metrics(ld)) == 2

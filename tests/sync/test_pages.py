@@ -290,8 +290,8 @@ def test_run_page__finished_all_done__success_panel_next_step_and_no_retry(
 
     body = text_of(page(client_of(admin), "sync:run", workspace, run.pk))
 
-    assert "All 12 metrics are in LaunchDarkly" in body
-    assert "12 created" in body
+    assert "All 12 metrics are in LaunchDarkly." in body
+    assert 'href="?show=done">See them</a>' in body  # each links to its LaunchDarkly page
     assert f'href="{reverse("planner:picker", args=[workspace.slug])}"' in body
     assert "Pick more events" in body
     assert "Retry failed" not in body  # nothing failed: no retry at all
@@ -312,14 +312,14 @@ def test_run_page__finished_with_failures__says_so_and_retry_is_the_primary_acti
 
     body = text_of(page(client_of(admin), "sync:run", workspace, run.pk))
 
-    assert "Finished with failures: 10 created, 2 failed" in body
+    assert "Finished with failures: 10 of 12 done, 2 failed." in body
     assert "All 12 metrics" not in body
     assert body.count("Retry failed") == 1
     assert '<button type="submit" class="primary">Retry failed</button>' in body
     assert f"{reverse('sync:run', args=[workspace.slug, run.pk])}?show=failed" in body
     # A member reads the same outcome without the button.
     member_body = text_of(page(client_of(member), "sync:run", workspace, run.pk))
-    assert "Finished with failures: 10 created, 2 failed" in member_body
+    assert "Finished with failures: 10 of 12 done, 2 failed." in member_body
     assert "Retry failed" not in member_body
 
 
@@ -333,19 +333,38 @@ def test_run_page__running__progress_and_no_outcome_yet(client_of, admin, worksp
     body = text_of(page(client_of(admin), "sync:run", workspace, run.pk))
 
     assert "data-poll-url" in body and "25%" in body and "1 of 4 finished" in body
-    assert "Sending 4 metrics to LaunchDarkly" in body
+    assert "Sending metrics to LaunchDarkly" in body
     assert "are in LaunchDarkly" not in body and "Retry failed" not in body
 
 
 @pytest.mark.django_db
-def test_progress_fragment__finished__outcome_without_polling(client_of, admin, workspace):
+def test_run_page__finished_deletion_run__says_deleted_not_in_launchdarkly(
+    client_of, admin, workspace
+):
+    from connector.sync.models import Action
+
+    run = make_run(workspace, items=2, status=ItemStatus.DONE)
+    with tenant_scope(workspace):
+        SyncItem.objects.filter(run=run).update(action=Action.DELETE)
+    finish(workspace, run)
+
+    body = text_of(page(client_of(admin), "sync:run", workspace, run.pk))
+
+    assert "All 2 metrics are deleted from LaunchDarkly." in body
+    assert "are in LaunchDarkly" not in body and "Retry failed" not in body
+
+
+@pytest.mark.django_db
+def test_progress_fragment__finished__stops_polling_and_says_how_it_ended(
+    client_of, admin, workspace
+):
     run = make_run(workspace, items=2, status=ItemStatus.DONE)
     finish(workspace, run, n0={"status": ItemStatus.FAILED})
 
     body = text_of(page(client_of(admin), "sync:progress", workspace, run.pk))
 
     assert "data-poll-url" not in body and "100%" in body
-    assert "Finished with failures: 1 created, 1 failed" in body and "Retry failed" in body
+    assert 'class="progress-block is-finished has-failures"' in body  # the bar's colour
 
 
 @pytest.mark.django_db
@@ -404,7 +423,8 @@ def test_status_page__chart__axes_legend_css_colours_label_and_table(client_of, 
     assert 'role="img"' in chart and "aria-labelledby=" in chart
     assert "6 synced and 1 failed" in chart  # the summary a screen reader reads
     assert 'class="chart-legend"' in body and ">Synced<" in body and ">Failed<" in body
-    table = body[body.index("<details") : body.index("</details>")]
+    table = body[body.index('<details class="chart-table">') :]
+    table = table[: table.index("</details>")]
     assert f"{today:%b} {today.day} 6 1" in " ".join(re.sub(r"<[^>]+>", " ", table).split())
     assert ' width="' not in chart.split(">", 1)[0]  # scales to the card, CSS sets it
 
