@@ -92,3 +92,21 @@ def point_at_sandbox(settings, sandbox, client, public_url: str) -> dict[str, st
         "LAUNCHDARKLY_OAUTH_CLIENT_SECRET": client.client_secret,
         "PUBLIC_URL": public_url,
     }
+
+
+def sign_in_and_connect(page, live_server, ld, email, *, slug="acme"):
+    """Sign in with the factories' password and connect by a pasted writer token."""
+    from playwright.sync_api import expect
+
+    from tests.factories import TEST_PASSWORD
+
+    page.goto(f"{live_server.url}/signin/")
+    page.fill("#id_username", email)
+    page.fill("#id_password", TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server.url}/w/{slug}/settings/")
+    page.fill("#id_token", ld.mint_token("writer"))
+    page.get_by_role("button", name="Check and save token").click()
+    page.check('input[name="project_key"][value="default"]')
+    page.get_by_role("button", name="Use this project").click()
+    expect(page.locator(".status-active")).to_have_text("Connected")

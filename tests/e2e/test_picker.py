@@ -8,6 +8,7 @@ from connector.metrics.models import MetricMapping
 from connector.sources.models import ValueKind
 from connector.sync.models import SyncItem, SyncRun
 from tenants.models import Role
+from tests.e2e.conftest import sign_in_and_connect
 from tests.factories import TEST_PASSWORD, MembershipFactory
 from tests.metrics.conftest import make_events
 
@@ -34,16 +35,7 @@ def test_picker__search_bulk_select_kinds_review_apply(steps, live_server, ld, t
     make_events(workspace, 4, prefix="load_time", value_kind=ValueKind.NUMERIC, unit="ms")
     page = steps.page
 
-    page.goto(f"{live_server.url}/signin/")
-    page.fill("#id_username", owner.user.email)
-    page.fill("#id_password", TEST_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.goto(f"{live_server.url}/w/acme/settings/")
-    page.fill("#id_token", ld.mint_token("writer"))
-    page.get_by_role("button", name="Check and save token").click()
-    page.check('input[name="project_key"][value="default"]')
-    page.get_by_role("button", name="Use this project").click()
-    expect(page.locator(".status-active")).to_have_text("Connected")
+    sign_in_and_connect(page, live_server, ld, owner.user.email)
 
     # Search, then select every match across the pages.
     page.get_by_role("link", name="Events", exact=True).click()

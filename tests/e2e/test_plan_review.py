@@ -7,7 +7,8 @@ from playwright.sync_api import expect
 
 from connector.celery import app
 from tenants.models import Role
-from tests.factories import TEST_PASSWORD, MembershipFactory
+from tests.e2e.conftest import sign_in_and_connect
+from tests.factories import MembershipFactory
 from tests.metrics.conftest import make_events, make_plan
 from tests.workers import running_worker
 
@@ -17,19 +18,6 @@ pytestmark = pytest.mark.e2e
 # stays under these (a 60-item plan was 6,275 px with a row of about 100 px).
 MAX_HEIGHT_60 = 3_600
 MAX_HEIGHT_1000 = 5_600
-
-
-def sign_in_and_connect(page, live_server, ld, email):
-    page.goto(f"{live_server.url}/signin/")
-    page.fill("#id_username", email)
-    page.fill("#id_password", TEST_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.goto(f"{live_server.url}/w/acme/settings/")
-    page.fill("#id_token", ld.mint_token("writer"))
-    page.get_by_role("button", name="Check and save token").click()
-    page.check('input[name="project_key"][value="default"]')
-    page.get_by_role("button", name="Use this project").click()
-    expect(page.locator(".status-active")).to_have_text("Connected")
 
 
 def height(page) -> int:
