@@ -11,13 +11,36 @@ Choices where LaunchDarkly's behaviour is not documented, made to be strict:
   `optimistic_locking_error` (the spec's example code for 409);
 - a patch that is malformed or cannot apply is 400 `invalid_request` (the spec lists
   400, not 422, for patchMetric);
-- unknown body fields are ignored, as the API overview says.
+- unknown body fields are ignored, as the API overview says;
+- `putExperimentationSettings` refuses a unit that is not a context kind of the project
+  and more than one default (400 `invalid_request`); with no default the first unit
+  becomes the default; an empty list is refused. Units dropped from the settings stay
+  on the metrics that name them, and patchMetric checks only units a patch adds;
+- archiving a metric in an active experiment, an active guarded rollout or a metric
+  group is 400 `invalid_request` naming the use; deleting a metric that is not archived,
+  or that an experiment or guarded rollout ever used, is 400 `invalid_request`
+  (LaunchDarkly's docs say both are refused, not with which status or message);
+  a patch may only touch MetricPost's fields (not `key` or `kind`) and `archived`: the
+  rest (`archivedAt`, counts, ids, versions) is the server's, and a patch of it is 400;
+- `hasConnections` counts metric groups as connections, besides experiments and
+  guarded rollouts; archived metrics are listed by getMetrics, with `archived: true`;
+- a patch that loses a race (the `/_sandbox/races` control) is 409
+  `optimistic_locking_error`, checked when the patch would be stored, so a patch that
+  is invalid anyway still gets its 400;
+- postMetric ignores `maintainerId` (LaunchDarkly sets the caller as maintainer; the
+  Terraform provider sets another with a follow-up update); a service token's metrics
+  have no maintainer;
+- API tokens' caller identity carries no `scopes` (its meaning for them is not
+  documented); getToken lets a token read itself whatever its role, and needs a writer
+  to read another token of the account; a `no_access` token is not refused on read
+  routes (the sandbox models built-in roles, not custom-role actions).
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -25,7 +48,16 @@ from urllib.parse import urlencode
 from sandbox import jsonpatch
 from sandbox.messages import ApiError, Request, Response, json_response
 from sandbox.openapi import component_errors, load_spec
-from sandbox.state import Account, Environment, Member, Project, SandboxState, Token, now_ms
+from sandbox.state import (
+    Account,
+    Environment,
+    Member,
+    MetricUsage,
+    Project,
+    SandboxState,
+    Token,
+    now_ms,
+)
 
 METRICS_MAX_LIMIT = 50  # LaunchDarkly: getMetrics "Maximum limit is 50"
 DEFAULT_LIMIT = 20
@@ -33,6 +65,9 @@ KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ANALYSIS_TYPES = ("mean", "percentile")
 FILTER_TYPES = ("group", "contextAttribute", "eventProperty")  # the Filter rep's enum
 DEFAULT_DATA_SOURCE = {"key": "launchdarkly", "_name": "LaunchDarkly"}
+DEFAULT_API_VERSION = 20240415
+RACE_MESSAGE = "Conflict: the metric was changed by another request; re-read it and retry"
+METRIC_USED_IN = ("experiments", "guarded_rollouts", "any", "none")
 
 
 def _link(href: str) -> dict[str, str]:
@@ -113,6 +148,10 @@ class RestApi:
         self.state = state
         spec = load_spec()["components"]["schemas"]["MetricPost"]
         self.metric_post_fields = tuple(spec["properties"])
+        self.metric_patch_fields = {
+            *(name for name in self.metric_post_fields if name not in ("key", "kind")),
+            "archived",
+        }
 
     # --- lookups ---------------------------------------------------------------------
 
@@ -132,6 +171,17 @@ class RestApi:
         return metric
 
     # --- representations --------------------------------------------------------------
+
+    def _member_summary(self, member: Member) -> dict[str, Any]:
+        """MemberSummary, as in a metric's `_maintainer` and a token's `_member`."""
+        return {
+            "_links": {"self": _link(f"/api/v2/members/{member.id}")},
+            "_id": member.id,
+            "firstName": member.first_name,
+            "lastName": member.last_name,
+            "role": member.role,
+            "email": member.email,
+        }
 
     def _member_rep(self, member: Member) -> dict[str, Any]:
         return {
@@ -204,9 +254,16 @@ class RestApi:
         return rep
 
     def _metric_rep(
-        self, account: Account, project: Project, metric: dict[str, Any]
+        self,
+        account: Account,
+        project: Project,
+        metric: dict[str, Any],
+        expand: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
+        """MetricRep / MetricListingRep; the counts LaunchDarkly makes expandable appear
+        only when `expand` names them, the active counts always."""
         key = metric["key"]
+        usage = project.usage.get(key, MetricUsage())
         rep = {
             **metric,
             "_links": {
@@ -214,52 +271,94 @@ class RestApi:
                 "parent": _link(f"/api/v2/metrics/{project.key}"),
             },
             "_site": {"href": f"/{project.key}/metrics/{key}/details", "type": "text/html"},
-            "experimentCount": 0,
-            "metricGroupCount": 0,
+            "activeExperimentCount": usage.active_experiments,
+            "activeGuardedRolloutCount": usage.active_guarded_rollouts,
             "_attachedFlagCount": 0,
         }
+        if "experimentCount" in expand:
+            rep["experimentCount"] = usage.experiments
+        if "metricGroupCount" in expand:
+            rep["metricGroupCount"] = usage.metric_groups
         maintainer = account.members.get(metric.get("maintainerId", ""))
         if maintainer is not None:
-            rep["_maintainer"] = {
-                "_links": {"self": _link(f"/api/v2/members/{maintainer.id}")},
-                "_id": maintainer.id,
-                "firstName": maintainer.first_name,
-                "lastName": maintainer.last_name,
-                "role": maintainer.role,
-                "email": maintainer.email,
-            }
+            rep["_maintainer"] = self._member_summary(maintainer)
         return rep
+
+    def _token_rep(self, account: Account, token: Token) -> dict[str, Any]:
+        """The `Token` schema; only the secret's last four characters, as LaunchDarkly
+        shows it after creation."""
+        creator = account.members[token.creator_id]
+        return {
+            "_id": token.id,
+            "ownerId": account.owner.id,
+            "memberId": creator.id,
+            "_member": self._member_summary(creator),
+            "name": token.name,
+            "description": "",
+            "creationDate": token.created,
+            "lastModified": token.created,
+            "customRoleIds": [],
+            "inlineRole": [dict(statement) for statement in token.inline_role],
+            "role": token.role,
+            "token": token.secret[-4:],
+            "serviceToken": token.service,
+            "defaultApiVersion": DEFAULT_API_VERSION,
+            "_links": {
+                "self": _link(f"/api/v2/tokens/{token.id}"),
+                "parent": _link("/api/v2/tokens"),
+            },
+        }
 
     # --- identity -----------------------------------------------------------------------
 
     def get_caller_identity(self, request: Request, caller: Token) -> Response:
         """getCallerIdentity"""
+        identity: dict[str, Any] = {"accountId": caller.account_id}
         if caller.is_oauth:
-            identity = {"authKind": "oauth", "tokenKind": "oauth", "clientId": caller.client_id}
-            scopes = [caller.role]
+            identity.update(authKind="oauth", tokenKind="oauth", clientId=caller.client_id)
         else:
-            identity = {"authKind": "token", "tokenKind": "personal"}
-            scopes = [caller.role, *caller.permissions]
-        return json_response(
-            200,
-            {
-                "accountId": caller.account_id,
-                **identity,
-                "tokenId": caller.id,
-                "tokenName": caller.name,
-                "memberId": caller.member_id,
-                "serviceToken": False,
-                "scopes": scopes,
-            },
-        )
+            kind = "service" if caller.service else "personal"
+            identity.update(authKind="token", tokenKind=kind)
+        identity.update(tokenId=caller.id, tokenName=caller.name)
+        if caller.member_id is not None:
+            identity["memberId"] = caller.member_id
+        identity["serviceToken"] = caller.service
+        if caller.is_oauth:
+            # The OAuth grant's scope. API tokens get no `scopes`: what it would mean for
+            # them is undocumented, and a client must not read a role out of it.
+            identity["scopes"] = [caller.role]
+        return json_response(200, identity)
 
     def get_member(self, request: Request, caller: Token, member_id: str) -> Response:
-        """getMember (`me` is the token's member)"""
+        """getMember (`me` is the token's member; a service token has none)"""
         account = self._account(caller)
-        member = account.members.get(caller.member_id if member_id == "me" else member_id)
+        wanted = caller.member_id if member_id == "me" else member_id
+        member = account.members.get(wanted) if wanted is not None else None
         if member is None:
             raise ApiError(404, "not_found", f"Unknown member {member_id}")
         return json_response(200, self._member_rep(member))
+
+    def get_token(self, request: Request, caller: Token, token_id: str) -> Response:
+        """getToken: a token reads itself; reading another token of the account takes a
+        writer. Another account's token answers like a missing one."""
+        found = next(
+            (
+                t
+                for t in self.state.tokens.values()
+                if t.id == token_id
+                and t.account_id == caller.account_id
+                and not t.is_oauth
+                and not t.revoked
+            ),
+            None,
+        )
+        if found is None:
+            raise ApiError(404, "not_found", f"Unknown token {token_id}")
+        if found.id != caller.id and caller.role != "writer":
+            raise ApiError(
+                403, "forbidden", "Forbidden. Access to the requested resource was denied."
+            )
+        return json_response(200, self._token_rep(self._account(caller), found))
 
     # --- projects, environments, context kinds -----------------------------------------
 
@@ -331,13 +430,72 @@ class RestApi:
         links = {"self": _link(f"/api/v2/projects/{project.key}/context-kinds")}
         return json_response(200, {"items": items, "_links": links})
 
+    # --- experimentation settings ---------------------------------------------------------
+
+    def _settings_rep(self, project: Project) -> dict[str, Any]:
+        return {
+            "_projectId": project.id,
+            "_projectKey": project.key,
+            "randomizationUnits": [dict(unit) for unit in project.randomization_units],
+            "_creationDate": project.created,
+            "_links": {
+                "self": _link(f"/api/v2/projects/{project.key}/experimentation-settings"),
+                "project": _link(f"/api/v2/projects/{project.key}"),
+            },
+        }
+
+    def get_experimentation_settings(
+        self, request: Request, caller: Token, project_key: str
+    ) -> Response:
+        """getExperimentationSettings"""
+        return json_response(200, self._settings_rep(self._project(caller, project_key)))
+
+    def put_experimentation_settings(
+        self, request: Request, caller: Token, project_key: str
+    ) -> Response:
+        """putExperimentationSettings: replaces the registered randomization units."""
+        project = self._project(caller, project_key)
+        body = _json_body(request)
+        problems = component_errors("RandomizationSettingsPut", body)
+        if problems:
+            raise ApiError(400, "invalid_request", "; ".join(problems))
+        units: list[dict[str, Any]] = []
+        for given in body["randomizationUnits"]:
+            key = given["randomizationUnit"]
+            kind = project.context_kinds.get(key)
+            if kind is None:
+                raise ApiError(
+                    400, "invalid_request", f"Randomization unit {key} is not a context kind"
+                )
+            if any(unit["randomizationUnit"] == key for unit in units):
+                raise ApiError(400, "invalid_request", f"Randomization unit {key} is listed twice")
+            units.append(
+                {
+                    "randomizationUnit": key,
+                    "default": bool(given.get("default")),
+                    "_hidden": False,
+                    "_displayName": kind.name,
+                }
+            )
+        if not units:
+            raise ApiError(400, "invalid_request", "At least one randomization unit is required")
+        defaults = sum(unit["default"] for unit in units)
+        if defaults > 1:
+            raise ApiError(
+                400, "invalid_request", "A project can only have one default randomization unit"
+            )
+        if not defaults:
+            units[0]["default"] = True
+        project.randomization_units = units
+        return json_response(200, self._settings_rep(project))
+
     # --- metrics ------------------------------------------------------------------------
 
     def get_metrics(self, request: Request, caller: Token, project_key: str) -> Response:
         """getMetrics"""
         project = self._project(caller, project_key)
         metrics = self._filter_metrics(
-            list(project.metrics.values()), request.query.get("filter", "")
+            project, list(project.metrics.values()), request.query.get("filter", "")
         )
         sort = request.query.get("sort", "createdAt")
         field = {"createdAt": "_creationDate", "name": "name"}.get(sort.lstrip("-"))
@@ -346,16 +504,22 @@ class RestApi:
         metrics.sort(key=lambda m: (m[field], m["key"]), reverse=sort.startswith("-"))
         base = f"/api/v2/metrics/{project.key}"
         page, links = _paginate(request, base, metrics, max_limit=METRICS_MAX_LIMIT)
+        # LaunchDarkly: getMetrics expands only `experimentCount`.
+        expand = _expand(request) & {"experimentCount"}
+        account = self._account(caller)
         return json_response(
             200,
             {
-                "items": [self._metric_rep(self._account(caller), project, m) for m in page],
+                "items": [self._metric_rep(account, project, m, expand) for m in page],
                 "_links": links,
                 "totalCount": len(metrics),
             },
         )
 
-    def _filter_metrics(self, metrics: list[dict], raw: str) -> list[dict]:
+    def _filter_metrics(self, project: Project, metrics: list[dict], raw: str) -> list[dict]:
+        def usage(metric: dict) -> MetricUsage:
+            return project.usage.get(metric["key"], MetricUsage())
+
         for name, op, values in _parse_filter(raw):
             if name == "query":
                 needle = " ".join(values).lower()
@@ -379,6 +543,18 @@ class RestApi:
                 metrics = [m for m in metrics if m.get("unitAggregationType") in values]
             elif name == "eventKeys":
                 metrics = [m for m in metrics if m.get("eventKey") in values]
+            elif name == "maintainerIds":
+                metrics = [m for m in metrics if m.get("maintainerId") in values]
+            elif name == "hasConnections":
+                if values not in (["true"], ["false"]):
+                    raise ApiError(400, "invalid_request", "hasConnections: true or false")
+                wanted_connected = values == ["true"]
+                metrics = [m for m in metrics if usage(m).connected == wanted_connected]
+            elif name == "metricUsedIn":
+                if len(values) != 1 or values[0] not in METRIC_USED_IN:
+                    choices = ", ".join(METRIC_USED_IN)
+                    raise ApiError(400, "invalid_request", f"metricUsedIn: one of {choices}")
+                metrics = [m for m in metrics if _used_in(usage(m), values[0])]
             else:
                 raise ApiError(400, "invalid_request", f"unsupported filter {name}")
         return metrics
@@ -388,12 +564,9 @@ class RestApi:
     ) -> Response:
         """getMetric"""
         project = self._project(caller, project_key)
-        return json_response(
-            200,
-            self._metric_rep(
-                self._account(caller), project, self._metric(caller, project_key, metric_key)
-            ),
-        )
+        metric = self._metric(caller, project_key, metric_key)
+        expand = _expand(request)
+        return json_response(200, self._metric_rep(self._account(caller), project, metric, expand))
 
     def post_metric(self, request: Request, caller: Token, project_key: str) -> Response:
         """postMetric"""
@@ -401,7 +574,10 @@ class RestApi:
         body = _json_body(request)
         if not isinstance(body, dict):
             raise ApiError(400, "invalid_request", "body must be a MetricPost object")
-        fields = {k: v for k, v in body.items() if k in self.metric_post_fields}
+        # LaunchDarkly ignores maintainerId on create: the caller maintains the metric.
+        fields = {
+            k: v for k, v in body.items() if k in self.metric_post_fields and k != "maintainerId"
+        }
         self._validate_metric(caller, project, fields)
         if fields["key"] in project.metrics:
             raise ApiError(409, "conflict", f"A metric with key {fields['key']} already exists")
@@ -414,13 +590,16 @@ class RestApi:
             "name": fields["key"],
             "tags": [],
             "dataSource": dict(DEFAULT_DATA_SOURCE),
-            "maintainerId": caller.member_id,
             "archived": False,
             "isActive": False,
         }
+        if caller.member_id is not None:  # a service token acts as no member
+            metric["maintainerId"] = caller.member_id
         if fields["kind"] == "custom":
             metric.update(
-                unitAggregationType="average", analysisType="mean", randomizationUnits=["user"]
+                unitAggregationType="average",
+                analysisType="mean",
+                randomizationUnits=[project.default_randomization_unit()],
             )
         metric.update(fields)
         project.metrics[metric["key"]] = metric
@@ -444,7 +623,18 @@ class RestApi:
                 if pointer is None or op["op"] == "test":
                     continue
                 head = (jsonpatch.parse_pointer(pointer) or [""])[0]
-                if head.startswith("_") or head in ("key", ""):
+                # LaunchDarkly: a metric's kind and key cannot be edited. The Terraform
+                # provider's updates replace /kind with the value it already has, so
+                # that is accepted as the no-op it is; a change is refused.
+                unchanged = (
+                    head in ("kind", "key")
+                    and pointer == f"/{head}"
+                    and op["op"] == "replace"
+                    and op.get("value") == metric.get(head)
+                )
+                # Everything the server keeps (ids, versions, archivedAt, usage counts)
+                # is not editable either.
+                if head not in self.metric_patch_fields and not unchanged:
                     raise ApiError(400, "invalid_request", f"{pointer} cannot be changed")
         try:
             patched = jsonpatch.apply_patch(metric, operations)
@@ -453,7 +643,11 @@ class RestApi:
         except jsonpatch.PatchError as exc:
             raise ApiError(400, "invalid_request", str(exc)) from exc
         fields = {k: v for k, v in patched.items() if k in self.metric_post_fields}
-        self._validate_metric(caller, project, fields)
+        self._validate_metric(caller, project, fields, metric.get("randomizationUnits") or [])
+        self._apply_archive(project, metric, patched)
+        if project.races.get(metric_key):
+            self._lose_race(project, metric)
+            raise ApiError(409, "optimistic_locking_error", RACE_MESSAGE)
         patched.update(
             _version=metric["_version"] + 1,
             _versionId=str(uuid.uuid4()),
@@ -462,19 +656,89 @@ class RestApi:
         project.metrics[metric_key] = patched
         return json_response(200, self._metric_rep(self._account(caller), project, patched))
 
+    def _apply_archive(
+        self, project: Project, metric: dict[str, Any], patched: dict[str, Any]
+    ) -> None:
+        """`/archived` true archives (refused while the metric is in use), false restores."""
+        archived = patched.get("archived", False)
+        if not isinstance(archived, bool):
+            raise ApiError(400, "invalid_request", "archived: must be true or false")
+        if archived == metric.get("archived", False):
+            return
+        if not archived:
+            patched.pop("archivedAt", None)
+            return
+        usage = project.usage.get(metric["key"], MetricUsage())
+        uses = [
+            _count(usage.active_experiments, "active experiment"),
+            _count(usage.active_guarded_rollouts, "active guarded rollout"),
+            _count(usage.metric_groups, "metric group"),
+        ]
+        in_use = [use for use in uses if use]
+        if in_use:
+            raise ApiError(
+                400,
+                "invalid_request",
+                f"Metric is in use by {' and '.join(in_use)} and cannot be archived",
+            )
+        patched["archivedAt"] = now_ms()
+
+    def _lose_race(self, project: Project, metric: dict[str, Any]) -> None:
+        """Someone else's edit lands first: the caller's copy of the metric is now stale."""
+        project.races[metric["key"]] -= 1
+        metric.update(
+            name=f"{metric['name']} (edited concurrently)",
+            _version=metric["_version"] + 1,
+            _versionId=str(uuid.uuid4()),
+            lastModified={"date": _iso_now()},
+        )
+
     def delete_metric(
         self, request: Request, caller: Token, project_key: str, metric_key: str
     ) -> Response:
-        """deleteMetric"""
-        self._metric(caller, project_key, metric_key)
-        del self._project(caller, project_key).metrics[metric_key]
+        """deleteMetric: only an archived metric that no experiment or guarded rollout
+        ever used (LaunchDarkly recommends archiving instead)."""
+        project = self._project(caller, project_key)
+        metric = self._metric(caller, project_key, metric_key)
+        if not metric.get("archived"):
+            raise ApiError(
+                400,
+                "invalid_request",
+                "Only archived metrics can be deleted; archive the metric first",
+            )
+        usage = project.usage.get(metric_key, MetricUsage())
+        if usage.experiments or usage.guarded_rollouts:
+            raise ApiError(
+                400,
+                "invalid_request",
+                "Metric was used in an experiment or guarded rollout and cannot be deleted; "
+                "archive it instead",
+            )
+        del project.metrics[metric_key]
+        project.usage.pop(metric_key, None)
+        project.races.pop(metric_key, None)
         return Response(204, b"", None)
 
-    def _validate_metric(self, caller: Token, project: Project, fields: dict[str, Any]) -> None:
-        """MetricPost's schema, then the rules its field descriptions state in prose."""
+    def _validate_metric(
+        self,
+        caller: Token,
+        project: Project,
+        fields: dict[str, Any],
+        kept_units: Sequence[str] = (),
+    ) -> None:
+        """MetricPost's schema, the project's registered randomization units (but not
+        `kept_units`, those the metric had before a patch), then the rules MetricPost's
+        field descriptions state in prose."""
         problems = component_errors("MetricPost", fields)
-        if not problems:
-            problems = self._metric_rules(caller, project, fields)
+        if problems:
+            raise ApiError(400, "invalid_request", "; ".join(problems))
+        registered = {unit["randomizationUnit"] for unit in project.randomization_units}
+        for unit in fields.get("randomizationUnits") or []:
+            if unit not in registered and unit not in kept_units:
+                # LaunchDarkly's message (launchdarkly-labs/statsig-to-ld).
+                message = f'Randomization unit "{unit}" not found in project settings'
+                raise ApiError(400, "invalid_request", message)
+        problems = self._metric_rules(caller, project, fields)
         if problems:
             raise ApiError(400, "invalid_request", "; ".join(problems))
 
@@ -507,9 +771,6 @@ class RestApi:
             problems.append("percentileValue: required when analysisType is percentile")
         if percentile is not None and not 0 <= percentile <= 100:
             problems.append("percentileValue: must be between 0 and 100")
-        for unit in fields.get("randomizationUnits") or []:
-            if unit not in project.context_kinds:
-                problems.append(f"randomizationUnits: unknown context kind {unit}")
         default = fields.get("eventDefault") or {}
         if default.get("value", 0) != 0:
             problems.append("eventDefault.value: only 0 is supported")
@@ -520,6 +781,27 @@ class RestApi:
         if maintainer is not None and maintainer not in self._account(caller).members:
             problems.append(f"maintainerId: unknown member {maintainer}")
         return problems
+
+
+def _expand(request: Request) -> frozenset[str]:
+    return frozenset(part.strip() for part in request.query.get("expand", "").split(","))
+
+
+def _used_in(usage: MetricUsage, where: str) -> bool:
+    """getMetrics' `metricUsedIn` filter: experiments, guarded_rollouts, any or none."""
+    experiments, rollouts = usage.experiments > 0, usage.guarded_rollouts > 0
+    return {
+        "experiments": experiments,
+        "guarded_rollouts": rollouts,
+        "any": experiments or rollouts,
+        "none": not (experiments or rollouts),
+    }[where]
+
+
+def _count(number: int, noun: str) -> str:
+    if not number:
+        return ""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _json_body(request: Request) -> Any:

@@ -71,6 +71,7 @@ class SandboxApp:
             Route("GET", "/.well-known/oauth-authorization-server", self._metadata, "public"),
             Route("GET", "/api/v2/caller-identity", api.get_caller_identity),
             Route("GET", "/api/v2/members/{member_id}", api.get_member),
+            Route("GET", "/api/v2/tokens/{token_id}", api.get_token),
             Route("GET", "/api/v2/projects", api.get_projects),
             Route("GET", "/api/v2/projects/{project_key}", api.get_project),
             Route(
@@ -82,6 +83,17 @@ class SandboxApp:
                 "GET",
                 "/api/v2/projects/{project_key}/context-kinds",
                 api.get_context_kinds_by_project_key,
+            ),
+            Route(
+                "GET",
+                "/api/v2/projects/{project_key}/experimentation-settings",
+                api.get_experimentation_settings,
+            ),
+            Route(
+                "PUT",
+                "/api/v2/projects/{project_key}/experimentation-settings",
+                api.put_experimentation_settings,
+                "write",
             ),
             Route("GET", "/api/v2/metrics/{project_key}", api.get_metrics),
             Route("POST", "/api/v2/metrics/{project_key}", api.post_metric, "write"),

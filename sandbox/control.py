@@ -5,8 +5,11 @@ that mints an API access token (`POST /_sandbox/tokens/new`, form-encoded), and 
 metric's page at its `_site` link (`GET /{projectKey}/metrics/{metricKey}/details`).
 
 Tests and `make run` use it to mint tokens, register OAuth clients, set limits and
-faults, read the request log and event counts, and reset. It is never rate limited,
-faulted, delayed or logged, so controlling the sandbox cannot disturb what is measured.
+faults, say how many experiments, guarded rollouts and metric groups use a metric
+(`/_sandbox/metric-usage`: those live outside the sandbox), make the next patches of a
+metric lose a race (`/_sandbox/races`), read the request log and event counts, and
+reset. It is never rate limited, faulted, delayed or logged, so controlling the sandbox
+cannot disturb what is measured.
 """
 
 from __future__ import annotations
@@ -23,12 +26,16 @@ from sandbox.messages import (
     json_response,
     redirect,
 )
-from sandbox.state import Account, Limits, OAuthClient
+from sandbox.state import Account, Limits, MetricUsage, OAuthClient, Project
 
 if TYPE_CHECKING:
     from sandbox.app import SandboxApp
 
-ROLES = ("reader", "writer")
+# `no_access`: a token that can do only what its inline role allows (say, importEventData).
+ROLES = ("reader", "writer", "no_access")
+FORM_ROLES = ("reader", "writer")
+# PUT /_sandbox/metric-usage keys, named as MetricUsage's fields
+USAGE_FIELDS = tuple(MetricUsage.__dataclass_fields__)
 
 
 def _object(request: Request) -> dict[str, Any]:
@@ -48,6 +55,28 @@ def _string(body: dict[str, Any], name: str) -> str:
     return value
 
 
+def _count(body: dict[str, Any], name: str, default: int) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ApiError(400, "invalid_request", f"{name}: a non-negative integer")
+    return value
+
+
+def _statements(value: Any) -> list[dict[str, Any]]:
+    """An inline role: policy statements {effect, actions, resources}."""
+    if not isinstance(value, list) or not all(
+        isinstance(s, dict)
+        and s.get("effect") in ("allow", "deny")
+        and isinstance(s.get("actions", []), list)
+        and isinstance(s.get("resources", []), list)
+        for s in value
+    ):
+        raise ApiError(
+            400, "invalid_request", "inline_role: a list of {effect, actions, resources} statements"
+        )
+    return value
+
+
 class Control:
     def __init__(self, app: SandboxApp) -> None:
         self.app = app
@@ -64,6 +93,8 @@ class Control:
             ("POST", "/_sandbox/oauth-clients"): self.register_client,
             ("PUT", "/_sandbox/limits"): self.set_limits,
             ("PUT", "/_sandbox/faults"): self.set_faults,
+            ("PUT", "/_sandbox/metric-usage"): self.set_metric_usage,
+            ("PUT", "/_sandbox/races"): self.set_races,
             ("GET", "/_sandbox/requests"): self.get_requests,
             ("GET", "/_sandbox/events"): self.get_events,
             ("POST", "/_sandbox/reset"): self.reset,
@@ -170,6 +201,8 @@ class Control:
         return json_response(200, {"requests": entries, "last_seq": self.state.request_seq})
 
     def get_events(self, request: Request) -> Response:
+        """Imported events counted per key, those accepted but dropped (by reason), and
+        payload ids seen; see `EventImport.report`."""
         return json_response(200, self.app.events.report())
 
     # --- writes --------------------------------------------------------------------
@@ -197,12 +230,23 @@ class Control:
             raise ApiError(404, "not_found", f"Unknown account {account_id}")
         role = body.get("role", "writer")
         if role not in ROLES:
-            raise ApiError(400, "invalid_request", "role: reader or writer")
+            raise ApiError(400, "invalid_request", f"role: one of {', '.join(ROLES)}")
         permissions = body.get("permissions") or []
         if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
             raise ApiError(400, "invalid_request", "permissions: a list of strings")
-        name = body.get("name") or f"sandbox {role}"
-        token = self.state.mint_token(account, role=role, permissions=tuple(permissions), name=name)
+        inline_role = _statements(body.get("inline_role") or [])
+        service = body.get("service", False)
+        if not isinstance(service, bool):
+            raise ApiError(400, "invalid_request", "service: true or false")
+        name = body.get("name") or f"sandbox {'service ' if service else ''}{role}"
+        token = self.state.mint_token(
+            account,
+            role=role,
+            permissions=tuple(permissions),
+            inline_role=inline_role,
+            service=service,
+            name=name,
+        )
         return json_response(
             201,
             {
@@ -210,7 +254,9 @@ class Control:
                 "id": token.id,
                 "account_id": account.id,
                 "role": role,
-                "permissions": permissions,
+                "service": service,
+                "permissions": list(token.permissions),
+                "inline_role": token.inline_role,
             },
         )
 
@@ -225,7 +271,7 @@ class Control:
             page = pages.message_page("Unknown account", "Choose an account from the list.")
             return html_response(404, page)
         role = form.get("role", "writer")
-        if role not in ROLES:
+        if role not in FORM_ROLES:
             page = pages.message_page("Unknown role", "The role is reader or writer.")
             return html_response(400, page)
         name = form.get("name", "").strip() or f"sandbox {role}"
@@ -298,6 +344,36 @@ class Control:
                 "slow_ms": faults.slow_ms,
             },
         )
+
+    def _metric_project(self, body: dict[str, Any]) -> tuple[Project, str]:
+        """The project holding the body's metric (`account_id` defaults to the demo's)."""
+        account_id = body.get("account_id") or self.state.demo_account.id
+        account = self.state.accounts.get(account_id)
+        if account is None:
+            raise ApiError(404, "not_found", f"Unknown account {account_id}")
+        project_key = body.get("project", "default")
+        project = account.projects.get(project_key)
+        key = _string(body, "key")
+        if project is None or key not in project.metrics:
+            raise ApiError(404, "not_found", f"No metric {key} in project {project_key}")
+        return project, key
+
+    def set_metric_usage(self, request: Request) -> Response:
+        """How many experiments, guarded rollouts and metric groups use a metric; keys
+        left out keep their value."""
+        body = _object(request)
+        project, key = self._metric_project(body)
+        usage = project.usage.get(key, MetricUsage())
+        counts = {name: _count(body, name, getattr(usage, name)) for name in USAGE_FIELDS}
+        project.usage[key] = MetricUsage(**counts)
+        return json_response(200, {"project": project.key, "key": key, **counts})
+
+    def set_races(self, request: Request) -> Response:
+        """The next `count` patchMetric calls on the metric lose a race to another edit."""
+        body = _object(request)
+        project, key = self._metric_project(body)
+        project.races[key] = _count(body, "count", 1)
+        return json_response(200, {"project": project.key, "key": key, "count": project.races[key]})
 
     def reset(self, request: Request) -> Response:
         self.state.reset()

@@ -8,7 +8,8 @@
 - `retry_after_mode` models LaunchDarkly's IP-based limits instead: counted per
   client address, and a 429 carries only `Retry-After` in whole seconds.
 
-Routes without a configured limit send none of these headers, as LaunchDarkly's do.
+Routes without a configured limit send none of these headers, as LaunchDarkly's do, and
+no header LaunchDarkly does not document (no limit value, only what remains).
 """
 
 from __future__ import annotations
@@ -69,8 +70,6 @@ class RateLimiter:
             f"X-Ratelimit-{name}-Remaining": str(max(0, limit - used[name]))
             for name, _, limit in counters
         }
-        if limits.route_per_window is not None:
-            headers["X-Ratelimit-Route-Limit"] = str(limits.route_per_window)
         # LaunchDarkly: X-Ratelimit-Reset is epoch milliseconds.
         headers["X-Ratelimit-Reset"] = str(int(reset_at * 1000))
         return Decision(allowed, headers)

@@ -21,10 +21,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sandbox.app import Observer, SandboxApp
-from sandbox.messages import Request, Response
+from sandbox.events import body_limit
+from sandbox.messages import Request, Response, api_error
 from sandbox.state import SandboxOptions, SandboxState
 
 logger = logging.getLogger(__name__)
+
+# A body nobody will use is still read off the socket up to this size; past it the
+# connection is closed instead.
+DISCARD_LIMIT = 100_000_000
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -36,13 +41,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self._write(Response(411, b"Content-Length required", "text/plain"))
-            self.close_connection = True
+            self._refuse_chunked()
             return
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        limit = body_limit(self.path)
+        read_whole = True
+        if limit is not None and length > limit:
+            # Not kept: the route's handler answers 413 from Content-Length alone. Read off
+            # the socket all the same, so the client hears that answer rather than a reset.
+            read_whole = self._discard(length)
+            body = b""
+        else:
+            body = self.rfile.read(length) if length else b""
         request = Request(self.command, self.path, self.headers, body, self.client_address[0])
         response = self.server.app.handle(request)
+        if not read_whole:
+            response.headers["Connection"] = "close"  # the unread body ends this connection
         if response.delay_s:
             time.sleep(response.delay_s)
         if response.transport_fault == "drop":
@@ -65,6 +79,46 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(response.body if body is None else body)
+
+    def _refuse_chunked(self) -> None:
+        """411: every route here wants Content-Length (LaunchDarkly's event import requires
+        it). The chunked body is read and dropped first, as in `_serve`."""
+        response = api_error(411, "length_required", "Content-Length is required")
+        if not self._discard_chunked():
+            response.headers["Connection"] = "close"
+        self._write(response)
+
+    def _discard(self, length: int) -> bool:
+        """Read `length` body bytes and drop them; past DISCARD_LIMIT read none: False."""
+        if length > DISCARD_LIMIT:
+            return False
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1 << 16))
+            if not chunk:
+                return False
+            length -= len(chunk)
+        return True
+
+    def _discard_chunked(self) -> bool:
+        """Read a chunked body (RFC 9112 section 7.1) and drop it; False when it is
+        malformed or longer than DISCARD_LIMIT, and then not all of it was read."""
+        total = 0
+        while True:
+            size_line = self.rfile.readline(1024)
+            try:
+                size = int(size_line.split(b";", 1)[0], 16)
+            except ValueError:
+                return False
+            total += size
+            if size < 0 or total > DISCARD_LIMIT:
+                return False
+            if size == 0:
+                break
+            if not self._discard(size + 2):  # the chunk and its CRLF
+                return False
+        while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+            pass  # trailer fields
+        return True
 
     def _hang_up(self) -> None:
         self.close_connection = True

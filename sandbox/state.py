@@ -84,14 +84,43 @@ class ContextKind:
 
 
 @dataclass
+class MetricUsage:
+    """Where a metric is used: experiments, guarded rollouts and metric groups live
+    outside the sandbox, so tests set these counts through the control surface."""
+
+    experiments: int = 0  # ever
+    active_experiments: int = 0
+    guarded_rollouts: int = 0  # ever
+    active_guarded_rollouts: int = 0
+    metric_groups: int = 0
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.experiments or self.guarded_rollouts or self.metric_groups)
+
+
+@dataclass
 class Project:
     id: str
     key: str
     name: str
+    created: int = 0
     environments: dict[str, Environment] = field(default_factory=dict)
     context_kinds: dict[str, ContextKind] = field(default_factory=dict)
     # metric key -> stored representation (the MetricRep body, without `_links`)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Experimentation settings: registered units as RandomizationUnitRep bodies
+    # ({randomizationUnit, default, _hidden, _displayName}), exactly one default.
+    randomization_units: list[dict[str, Any]] = field(default_factory=list)
+    # metric key -> usage; kept apart from `metrics` so no patch can reach it
+    usage: dict[str, MetricUsage] = field(default_factory=dict)
+    # metric key -> patchMetric calls still to lose a race (see Control.set_races)
+    races: dict[str, int] = field(default_factory=dict)
+
+    def default_randomization_unit(self) -> str:
+        return next(
+            (u["randomizationUnit"] for u in self.randomization_units if u["default"]), "user"
+        )
 
 
 @dataclass
@@ -113,18 +142,33 @@ class Token:
     id: str
     secret: str
     account_id: str
-    member_id: str
-    role: str  # reader | writer
-    permissions: tuple[str, ...] = ()
+    member_id: str | None  # None for service tokens, which act as no member
+    role: str  # reader | writer | no_access (a token that only has its inline role)
+    # Policy statements {effect, actions, resources}, as LaunchDarkly's `inlineRole`.
+    inline_role: list[dict[str, Any]] = field(default_factory=list)
+    service: bool = False
     name: str = ""
     client_id: str | None = None  # set for OAuth access tokens
     grant_id: str | None = None  # OAuth grant family, for revocation
     expires_at: float | None = None
     revoked: bool = False
+    created: int = field(default_factory=now_ms)
+    creator_id: str = ""  # the member who created it (a service token's too)
 
     @property
     def is_oauth(self) -> bool:
         return self.client_id is not None
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        """The actions the inline role allows (deny statements only narrow LaunchDarkly's
+        built-in roles, which the sandbox does not model action by action)."""
+        return tuple(
+            action
+            for statement in self.inline_role
+            if statement.get("effect") == "allow"
+            for action in statement.get("actions", [])
+        )
 
     def usable(self, at: float) -> bool:
         return not self.revoked and (self.expires_at is None or at < self.expires_at)
@@ -225,8 +269,10 @@ class SandboxState:
             self.faults = Faults()
             # (account id, project, environment, event key) -> count
             self.event_counts: dict[tuple[str, str, str, str], int] = {}
-            self.event_payloads: set[tuple[str, str]] = set()
+            # (account id, project, environment, payload id)
+            self.event_payloads: set[tuple[str, str, str, str]] = set()
             self.duplicate_payloads = 0
+            self.dropped_events: dict[str, int] = {}  # reason -> events accepted, then dropped
             self.requests.clear()
             self.demo_account = self.create_account(
                 DEMO_ACCOUNT_NAME, email=DEMO_EMAIL, seed="demo", extra_projects=True
@@ -264,7 +310,7 @@ class SandboxState:
         )
         account.members[member.id] = member
         for key, project_name in SEEDED_PROJECTS if extra_projects else SEEDED_PROJECTS[:1]:
-            project = Project(id=oid(f"project:{key}"), key=key, name=project_name)
+            project = Project(id=oid(f"project:{key}"), key=key, name=project_name, created=created)
             for env_key, env_name, color, critical in SEEDED_ENVIRONMENTS:
                 env_id = oid(f"env:{key}:{env_key}")
                 project.environments[env_key] = Environment(
@@ -280,6 +326,16 @@ class SandboxState:
                 project.context_kinds[kind_key] = ContextKind(
                     kind_key, kind_name, created_from, created
                 )
+            # Only `user` is registered for experiments: a metric naming another kind
+            # is refused until someone registers it, as at LaunchDarkly.
+            project.randomization_units = [
+                {
+                    "randomizationUnit": "user",
+                    "default": True,
+                    "_hidden": False,
+                    "_displayName": "User",
+                }
+            ]
             account.projects[key] = project
         with self.lock:
             self.accounts[account.id] = account
@@ -293,20 +349,32 @@ class SandboxState:
         *,
         role: str,
         permissions: tuple[str, ...] = (),
+        inline_role: list[dict[str, Any]] | None = None,
+        service: bool = False,
         name: str = "",
         member_id: str | None = None,
         client_id: str | None = None,
         grant_id: str | None = None,
         ttl: float | None = None,
     ) -> Token:
+        """`permissions` is shorthand for one inline-role statement allowing those
+        actions on every environment of every project."""
         prefix = "ldo-at-" if client_id else "api-"
+        statements = [dict(statement) for statement in inline_role or []]
+        if permissions:
+            statements.append(
+                {"effect": "allow", "actions": list(permissions), "resources": ["proj/*:env/*"]}
+            )
+        creator_id = member_id or account.owner.id
         token = Token(
             id=object_id(),
             secret=prefix + secrets.token_urlsafe(24),
             account_id=account.id,
-            member_id=member_id or account.owner.id,
+            member_id=None if service else creator_id,
             role=role,
-            permissions=permissions,
+            inline_role=statements,
+            service=service,
+            creator_id=creator_id,
             name=name,
             client_id=client_id,
             grant_id=grant_id,

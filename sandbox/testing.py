@@ -94,9 +94,18 @@ class RunningSandbox:
         *,
         account_id: str | None = None,
         permissions: list[str] | None = None,
+        service: bool = False,
+        inline_role: list[dict[str, Any]] | None = None,
     ) -> str:
-        """An API access token's secret (sent raw in `Authorization`)."""
-        body: dict[str, Any] = {"role": role, "permissions": permissions or []}
+        """An API access token's secret (sent raw in `Authorization`). `role` may be
+        `no_access` for a token that has only its inline role; `permissions` are actions
+        allowed everywhere (an inline-role statement); a service token has no member."""
+        body: dict[str, Any] = {
+            "role": role,
+            "permissions": permissions or [],
+            "service": service,
+            "inline_role": inline_role or [],
+        }
         if account_id:
             body["account_id"] = account_id
         return self._call("POST", "tokens", json=body)["token"]
@@ -123,6 +132,26 @@ class RunningSandbox:
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """`rate`, `kinds`, `routes`, `latency_ms`, `slow_ms`; no arguments stops them."""
         return self._call("PUT", "faults", json=faults)
+
+    def set_metric_usage(
+        self, project: str, key: str, *, account_id: str | None = None, **counts: int
+    ) -> dict[str, Any]:
+        """Counts of `experiments`, `active_experiments`, `guarded_rollouts`,
+        `active_guarded_rollouts` and `metric_groups` using a metric; others are kept."""
+        body: dict[str, Any] = {"project": project, "key": key, **counts}
+        if account_id:
+            body["account_id"] = account_id
+        return self._call("PUT", "metric-usage", json=body)
+
+    def set_race(
+        self, project: str, key: str, count: int = 1, *, account_id: str | None = None
+    ) -> dict[str, Any]:
+        """The next `count` patchMetric calls on the metric answer 409, another edit
+        having landed first."""
+        body: dict[str, Any] = {"project": project, "key": key, "count": count}
+        if account_id:
+            body["account_id"] = account_id
+        return self._call("PUT", "races", json=body)
 
     def requests_since(self, seq: int = 0) -> list[dict[str, Any]]:
         return self._call("GET", "requests", params={"since": seq})["requests"]

@@ -40,6 +40,7 @@ def api(sandbox, writer_token):
         {"kind": "custom", "eventKey": "e", "isNumeric": False},
     ],
 )
+# Contract MET-VALID-1: MetricPost's rules; a broken body is 400 and creates nothing.
 def test_metric_create__invalid_body__400_and_not_created(api, body):
     answer = api("POST", json=body)
     assert answer.status_code == 400, answer.text
@@ -90,6 +91,7 @@ def test_metric_patch__missing_path__400(api):
     assert answer.status_code == 400
 
 
+# Contract MET-LIST-1, PAG-1: pages of at most 50 and the _links of each page.
 def test_metric_list__pages_and_limit_clamped_to_50(api):
     for index in range(55):
         assert api("POST", json={**CONVERSION, "key": f"m{index:02}", "name": f"Metric {index}"}).ok

@@ -81,6 +81,7 @@ def identity(sandbox, access_token: str):
     )
 
 
+# Contract OAUTH-1, AUTH-1: the code flow with PKCE S256; OAuth tokens go as Bearer.
 def test_oauth__pkce_code_flow__tokens_work_as_bearer(sandbox):
     verifier, challenge = pkce_pair()
     redirect = authorize(sandbox, challenge=challenge)
@@ -150,6 +151,7 @@ def test_oauth__unknown_client__error_page(sandbox):
     assert answer.status_code == 400 and "Unknown client_id" in answer.text
 
 
+# Contract OAUTH-1: only S256.
 def test_oauth__plain_pkce_method__refused_by_redirect(sandbox):
     answer = requests.get(
         f"{sandbox.base_url}/trust/oauth/authorize",
@@ -199,6 +201,7 @@ def test_oauth__deny__redirects_with_access_denied(sandbox):
     }
 
 
+# Contract OAUTH-2: a refresh rotates the refresh token.
 def test_oauth__refresh__rotates_and_old_refresh_token_refused(sandbox):
     verifier, challenge = pkce_pair()
     first = exchange(sandbox, authorize(sandbox, challenge=challenge)["code"], verifier).json()
@@ -272,6 +275,7 @@ def test_oauth__client_secret_in_body__accepted(sandbox):
     assert answer.status_code == 200
 
 
+# Contract OAUTH-3: revocation answers 200, for unknown tokens too.
 def test_oauth__revoke__token_then_unknown_both_200(sandbox):
     verifier, challenge = pkce_pair()
     tokens = exchange(sandbox, authorize(sandbox, challenge=challenge)["code"], verifier).json()

@@ -26,6 +26,9 @@ OPERATIONS = {
     "getMetric",
     "patchMetric",
     "deleteMetric",
+    "getExperimentationSettings",
+    "putExperimentationSettings",
+    "getToken",
 }
 
 
@@ -43,13 +46,15 @@ def test_spec_checker__invalid_bodies__reported():
 
 
 def test_spec__every_operation_and_error__valid(sandbox, writer_token, spec_collector):
-    before = spec_collector.validated.copy()
     base = f"{sandbox.base_url}/api/v2"
     writer = requests.Session()
     writer.headers["Authorization"] = writer_token
     reader = requests.Session()
     reader.headers["Authorization"] = sandbox.mint_token("reader")
     anonymous = requests.Session()
+    writer_id = writer.get(f"{base}/caller-identity", timeout=5).json()["tokenId"]
+    before = spec_collector.validated.copy()
+    settings = {"randomizationUnits": [{"randomizationUnit": "user", "default": True}]}
     metric = {
         "key": "revenue",
         "name": "Revenue",
@@ -106,8 +111,22 @@ def test_spec__every_operation_and_error__valid(sandbox, writer_token, spec_coll
         (writer.patch, "/metrics/default/revenue", {"json": {"op": "replace"}}),
         (writer.patch, "/metrics/default/missing", {"json": []}),
         (writer.delete, "/metrics/default/revenue", {}),
+        (
+            writer.patch,
+            "/metrics/default/revenue",
+            {"json": [{"op": "replace", "path": "/archived", "value": True}]},
+        ),
+        (writer.delete, "/metrics/default/revenue", {}),
         (writer.delete, "/metrics/default/revenue", {}),
         (reader.delete, "/metrics/default/revenue", {}),
+        (reader.get, "/projects/default/experimentation-settings", {}),
+        (reader.get, "/projects/nope/experimentation-settings", {}),
+        (writer.put, "/projects/default/experimentation-settings", {"json": settings}),
+        (writer.put, "/projects/default/experimentation-settings", {"json": {}}),
+        (reader.put, "/projects/default/experimentation-settings", {"json": settings}),
+        (writer.get, f"/tokens/{writer_id}", {}),
+        (reader.get, f"/tokens/{writer_id}", {}),
+        (writer.get, "/tokens/000000000000000000000000", {}),
     ]
     statuses = [
         call(f"{base}{path}", timeout=5, **kwargs).status_code for call, path, kwargs in calls
@@ -115,7 +134,8 @@ def test_spec__every_operation_and_error__valid(sandbox, writer_token, spec_coll
 
     assert statuses == [200, 401, 200, 404, 200, 200, 400, 200, 404, 200, 404, 200, 404,
                         201, 409, 400, 404, 403, 200, 200, 404, 200, 404,
-                        200, 409, 400, 404, 204, 404, 403]  # fmt: skip
+                        200, 409, 400, 404, 400, 200, 204, 404, 403,
+                        200, 404, 200, 400, 403, 200, 403, 404]  # fmt: skip
     validated = spec_collector.validated - before
     assert {key.split()[0] for key in validated} == OPERATIONS
     assert sum(validated.values()) == len(calls)

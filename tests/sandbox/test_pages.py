@@ -26,6 +26,19 @@ NUMERIC = {
 
 
 def create_metric(sandbox, token: str, body: dict, project: str = "default") -> dict:
+    # LaunchDarkly refuses units the project's experimentation settings do not register.
+    units = [
+        {"randomizationUnit": unit, "default": index == 0}
+        for index, unit in enumerate(body.get("randomizationUnits", []))
+    ]
+    if units:
+        registered = requests.put(
+            f"{sandbox.base_url}/api/v2/projects/{project}/experimentation-settings",
+            json={"randomizationUnits": units},
+            headers={"Authorization": token},
+            timeout=5,
+        )
+        assert registered.status_code == 200, registered.text
     answer = requests.post(
         f"{sandbox.base_url}/api/v2/metrics/{project}",
         json=body,
@@ -198,7 +211,14 @@ def test_token_form__mints_a_working_token_with_the_role(sandbox, role):
     assert identity.status_code == 200
     body = identity.json()
     assert body["accountId"] == account["id"]
-    assert body["scopes"] == [role] and body["tokenName"] == "my laptop"
+    # API tokens' identity has no `scopes`; the token's own record shows its role.
+    assert "scopes" not in body and body["tokenName"] == "my laptop"
+    record = requests.get(
+        f"{sandbox.base_url}/api/v2/tokens/{body['tokenId']}",
+        headers={"Authorization": token},
+        timeout=5,
+    )
+    assert record.json()["role"] == role
     write = requests.post(
         f"{sandbox.base_url}/api/v2/metrics/default",
         json={"key": "w", "kind": "custom", "isNumeric": False, "eventKey": "e"},
@@ -260,4 +280,10 @@ def test_token_json_route__still_works(sandbox):
         headers={"Authorization": body["token"]},
         timeout=5,
     )
-    assert identity.status_code == 200 and identity.json()["scopes"] == ["reader"]
+    assert identity.status_code == 200 and "scopes" not in identity.json()
+    record = requests.get(
+        f"{sandbox.base_url}/api/v2/tokens/{body['id']}",
+        headers={"Authorization": body["token"]},
+        timeout=5,
+    )
+    assert record.json()["role"] == "reader"

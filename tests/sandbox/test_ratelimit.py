@@ -27,6 +27,11 @@ def test_rate_limit__route_limit_exceeded__429_until_reset(make_sandbox):
 
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert [a.headers["X-Ratelimit-Route-Remaining"] for a in answers] == ["2", "1", "0", "0"]
+    # Contract RL-1: only the headers LaunchDarkly documents, no invented limit header.
+    assert {h.lower() for h in answers[0].headers if h.lower().startswith("x-ratelimit")} == {
+        "x-ratelimit-route-remaining",
+        "x-ratelimit-reset",
+    }
     assert answers[3].json()["code"] == "rate_limited"
     reset_ms = int(answers[3].headers["X-Ratelimit-Reset"])
     assert time.time() * 1000 < reset_ms < (time.time() + 1.1) * 1000  # epoch milliseconds
