@@ -1,6 +1,11 @@
 from django import forms
 
-from connector.launchdarkly.instances import connectable_choices
+from connector.launchdarkly.instances import (
+    DocNote,
+    availability_notes,
+    connectable_choices,
+    get_instance,
+)
 
 
 class InstanceForm(forms.Form):
@@ -14,6 +19,16 @@ class InstanceForm(forms.Form):
         """The label of the only instance on offer (the local sandbox), if there is one."""
         choices = connectable_choices()
         return str(choices[0][1]) if len(choices) == 1 else ""
+
+    @property
+    def availability(self) -> list[tuple[str, tuple[DocNote, ...]]]:
+        """(label, LaunchDarkly's statements) for each instance on offer, shown under
+        the chooser: whether Experimentation exists there decides whether the metrics
+        are of any use."""
+        return [
+            (str(label), availability_notes(get_instance(key)))
+            for key, label in connectable_choices()
+        ]
 
 
 class ApiTokenForm(InstanceForm):

@@ -11,6 +11,7 @@ budget; and it keeps the caller's deadline: no call starts after it.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,7 @@ from connector.connections.models import AuthKind, LaunchDarklyConnection, Statu
 from connector.launchdarkly import errors
 from connector.launchdarkly.budget import RateBudget
 from connector.launchdarkly.client import LaunchDarklyClient
-from connector.launchdarkly.ratelimit import RateLimitInfo, clamp_wait
+from connector.launchdarkly.ratelimit import MAX_WAIT_S, RateLimitInfo, clamp_wait
 from connector.launchdarkly.transport import DEFAULT_TIMEOUT
 from connector.observability.prometheus import rate_limit_waited
 
@@ -40,9 +41,32 @@ _CONNECTION_FIELDS = (
 )
 
 
+# LaunchDarkly asks clients to "employ jitter and backoff" on 429s
+# (https://launchdarkly.com/docs/api#rate-limiting): items rescheduled to the very
+# moment a window resets would all call at once and spend the new window at once.
+# A wait is lengthened by up to JITTER_FRACTION of itself, at least JITTER_MIN_S
+# (LaunchDarkly's windows are 10 s, so most waits are short) and at most JITTER_MAX_S.
+JITTER_MIN_S = 1.0
+JITTER_FRACTION = 0.1
+JITTER_MAX_S = 30.0
+
+
+def jittered_wait(wait: float) -> float:
+    """`wait` seconds (clamped to MAX_WAIT_S) plus random jitter, never beyond MAX_WAIT_S.
+
+    A wait at MAX_WAIT_S already ends before LaunchDarkly's reset (the cap is for wrong
+    headers), so it is shortened by the jitter instead: waits for the same reset are
+    spread apart either way."""
+    wait = clamp_wait(wait)
+    jitter = random.uniform(0.0, min(max(wait * JITTER_FRACTION, JITTER_MIN_S), JITTER_MAX_S))
+    if wait >= MAX_WAIT_S:
+        return MAX_WAIT_S - jitter
+    return min(wait + jitter, MAX_WAIT_S)
+
+
 class MustWait(Exception):
-    """LaunchDarkly's rate limit leaves no budget before `until` (epoch seconds, never
-    more than MAX_WAIT_S away)."""
+    """LaunchDarkly's rate limit leaves no budget before `until` (epoch seconds: the
+    reset plus jitter, never more than MAX_WAIT_S away)."""
 
     def __init__(self, until: float) -> None:
         super().__init__(until)
@@ -109,7 +133,7 @@ class Gate:
             except errors.RateLimited as exc:
                 self.budget.release(route, self.last_info, rate_limited=True)
                 rate_limit_waited(seconds=clamp_wait(exc.retry_after_s), deferred=True)
-                raise MustWait(time.time() + clamp_wait(exc.retry_after_s)) from exc
+                raise MustWait(time.time() + jittered_wait(exc.retry_after_s)) from exc
             except errors.Unauthorized:
                 self.budget.release(route, self.last_info)
                 if attempt == 2 or not self._recover_from_unauthorized():
@@ -146,7 +170,7 @@ class Gate:
             deferred = wait > settings.SYNC_MAX_INLINE_WAIT_S or past_deadline
             rate_limit_waited(seconds=wait, deferred=deferred)
             if deferred:
-                raise MustWait(until)
+                raise MustWait(time.time() + jittered_wait(wait))
             self._sleep_until(until)
 
     def _sleep_until(self, until: float) -> None:

@@ -32,7 +32,12 @@ class LaunchDarklyConnection(TenantOwnedModel):
     refresh_token_encrypted = models.TextField(blank=True)
     token_hint = models.CharField(max_length=4, blank=True, help_text="Last four characters.")
     expires_at = models.DateTimeField(null=True, blank=True)
+    # What the token may do: an API token's role (read with getToken) and the metric
+    # and import actions its custom roles allow, or an OAuth grant's scopes.
     scopes = models.JSONField(default=list, blank=True)
+    # A service token acts for no member: metrics it creates have no maintainer unless
+    # the workspace names one (sync settings).
+    service_token = models.BooleanField(default=False)
 
     account_id = models.CharField(max_length=64, blank=True)
     member_id = models.CharField(max_length=64, blank=True)
@@ -81,8 +86,12 @@ class LaunchDarklyConnection(TenantOwnedModel):
             return ""
         head, rest = granted[0], granted[1:]
         if self.auth_kind == AuthKind.API_TOKEN:
+            kind = " (service token)" if self.service_token else ""
+            if head == "custom role":
+                allows = f" allowing {', '.join(rest)}" if rest else ""
+                return f"a custom role{allows}{kind}"
             extra = f", plus {', '.join(rest)}" if rest else ""
-            return f"role {head.capitalize()}{extra}"
+            return f"role {head.capitalize()}{extra}{kind}"
         return f"scope {', '.join(granted)}"
 
     # --- secrets -------------------------------------------------------------------

@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 
 # Refresh this long before expiry, so a token never dies in the middle of a sync.
 REFRESH_MARGIN = timedelta(minutes=5)
-# Roles (API tokens) or scopes (OAuth) that may create metrics.
-WRITE_SCOPES = frozenset({"writer", "admin", "owner"})
 
 
 class ConnectionRefused(Exception):
@@ -88,13 +86,33 @@ def _client(*, instance: str, token: str, auth_kind: str, **options: Any) -> Lau
     )
 
 
+@dataclass(frozen=True)
+class TokenAccess:
+    """What a token may do, as LaunchDarkly states it. For an API token that is the
+    token itself (getToken: `role`, `customRoleIds`, `inlineRole`, `serviceToken`),
+    because caller identity's `scopes` has no documented meaning for API tokens; for an
+    OAuth token it is the granted scope."""
+
+    grants: list[str]  # e.g. ["writer"], ["reader"], ["custom role", "importEventData"]
+    service_token: bool = False
+
+
+# Custom-role actions worth naming on the connection page: creating and changing
+# metrics, and importing events into them (the event import needs importEventData).
+NAMED_ACTIONS = ("createMetric", "updateMetric", "deleteMetric", "importEventData")
+
+
 @sensitive_variables("token")
-def _identify(*, instance: str, token: str, auth_kind: str) -> CallerIdentity:
-    """Who the token is, and proof that it may write metrics; or ConnectionRefused."""
+def _identify(*, instance: str, token: str, auth_kind: str) -> tuple[CallerIdentity, TokenAccess]:
+    """Who the token is, what it may do, and proof that it may write metrics; or
+    ConnectionRefused."""
+    client = _client(instance=instance, token=token, auth_kind=auth_kind)
     try:
-        identity = _client(
-            instance=instance, token=token, auth_kind=auth_kind
-        ).get_caller_identity()
+        identity = client.get_caller_identity()
+        if auth_kind == AuthKind.OAUTH:
+            access = TokenAccess(grants=sorted(identity.get("scopes") or []))
+        else:
+            access = _api_token_access(client, identity)
     except (errors.Unauthorized, errors.Forbidden) as exc:
         raise ConnectionRefused(
             "LaunchDarkly does not accept this token: it is unknown, revoked or expired. "
@@ -109,13 +127,38 @@ def _identify(*, instance: str, token: str, auth_kind: str) -> CallerIdentity:
             "LaunchDarkly could not be reached or answered with an error. Nothing was saved; "
             "try again in a moment."
         ) from exc
-    scopes = set(identity.get("scopes") or [])
-    if scopes and not scopes & WRITE_SCOPES:
+    role = access.grants[0] if access.grants else ""
+    if role in READ_ONLY_ROLES:
         raise ConnectionRefused(
-            f"This token has the role {', '.join(sorted(scopes))}, which cannot create metrics. "
+            f"This token has the role {role.capitalize()}, which cannot create metrics. "
             "Use a token with the Writer role (or a custom role that allows creating metrics)."
         )
-    return identity
+    return identity, access
+
+
+# Built-in roles (and the OAuth scope) that cannot create metrics.
+READ_ONLY_ROLES = frozenset({"reader", "no_access"})
+
+
+def _api_token_access(client: LaunchDarklyClient, identity: CallerIdentity) -> TokenAccess:
+    """The API token's role and the actions its custom or inline roles name."""
+    token_id = identity.get("tokenId") or ""
+    if not token_id:
+        # Nothing to read the role from: LaunchDarkly will refuse what the token may
+        # not do, and that answer is shown where it happens.
+        return TokenAccess(grants=[], service_token=bool(identity.get("serviceToken")))
+    token = client.get_token(token_id)
+    role = str(token.get("role") or "")
+    actions: set[str] = set()
+    for statement in token.get("inlineRole") or []:
+        if isinstance(statement, dict) and statement.get("effect") == "allow":
+            actions.update(str(a) for a in statement.get("actions") or [])
+    custom = bool(token.get("customRoleIds")) or bool(token.get("inlineRole"))
+    named = [a for a in NAMED_ACTIONS if a in actions or "*" in actions]
+    # Without a base role only its custom roles decide; their actions are named.
+    only_custom = custom and role in ("", "no_access")
+    head = ["custom role"] if only_custom else ([role] if role else [])
+    return TokenAccess(grants=head + named, service_token=bool(token.get("serviceToken", False)))
 
 
 @sensitive_variables("token")
@@ -140,6 +183,7 @@ def _save_connection(
     instance: str,
     auth_kind: str,
     identity: CallerIdentity,
+    access: TokenAccess,
     member: dict,
     tokens: TokenSet,
     audit_details: dict,
@@ -170,7 +214,8 @@ def _save_connection(
     connection.expires_at = (
         datetime.fromtimestamp(tokens.expires_at, tz=UTC) if tokens.expires_at else None
     )
-    connection.scopes = sorted(identity.get("scopes") or tokens.scope or [])
+    connection.scopes = access.grants or sorted(tokens.scope or [])
+    connection.service_token = access.service_token
     connection.account_id = identity.get("accountId", "")
     connection.member_id = identity.get("memberId", "")
     connection.member_email = str(member.get("email") or "")[:254]
@@ -222,7 +267,9 @@ def connection_connect_oauth(*, actor: User, instance: str, tokens: TokenSet) ->
     """Connect with the tokens of a code exchange; if the connection is refused, the
     grant they belong to is revoked, so no live grant is left behind."""
     try:
-        identity = _identify(instance=instance, token=tokens.access_token, auth_kind=AuthKind.OAUTH)
+        identity, access = _identify(
+            instance=instance, token=tokens.access_token, auth_kind=AuthKind.OAUTH
+        )
     except ConnectionRefused:
         _revoke_quietly(instance, tokens.refresh_token or tokens.access_token)
         raise
@@ -236,6 +283,7 @@ def connection_connect_oauth(*, actor: User, instance: str, tokens: TokenSet) ->
             instance=instance,
             auth_kind=AuthKind.OAUTH,
             identity=identity,
+            access=access,
             member=member,
             tokens=tokens,
             audit_details={
@@ -253,7 +301,7 @@ def connection_connect_api_token(*, actor: User, instance: str, token: str) -> C
             "That does not look like a LaunchDarkly API access token. Copy the whole token "
             "(it starts with api-) from LaunchDarkly's Authorization page."
         )
-    identity = _identify(instance=instance, token=token, auth_kind=AuthKind.API_TOKEN)
+    identity, access = _identify(instance=instance, token=token, auth_kind=AuthKind.API_TOKEN)
     member = _member_of(
         instance=instance, token=token, auth_kind=AuthKind.API_TOKEN, identity=identity
     )
@@ -263,10 +311,48 @@ def connection_connect_api_token(*, actor: User, instance: str, token: str) -> C
             instance=instance,
             auth_kind=AuthKind.API_TOKEN,
             identity=identity,
+            access=access,
             member=member,
             tokens=TokenSet(access_token=token, refresh_token="", expires_at=None, scope=[]),
             audit_details={"auth": "api_token", "token_hint": token[-4:]},
         )
+
+
+def connection_register_randomization_unit(
+    *, actor: User, connection: LaunchDarklyConnection, context_kind: str
+) -> None:
+    """Add a context kind to the project's randomization units (putExperimentationSettings
+    replaces the whole list, so the registered ones are read and sent again, each with
+    its default flag). Only on a person's explicit consent: it changes the project for
+    every experiment, not only the connector's metrics."""
+    client = client_for(connection)
+    project = connection.project_key
+    try:
+        current = client.get_experimentation_settings(project)
+        units = [
+            {"randomizationUnit": unit["randomizationUnit"], "default": bool(unit.get("default"))}
+            for unit in current.get("randomizationUnits") or []
+            if isinstance(unit, dict) and unit.get("randomizationUnit")
+        ]
+        if any(unit["randomizationUnit"] == context_kind for unit in units):
+            return
+        client.put_experimentation_settings(
+            project, [*units, {"randomizationUnit": context_kind, "default": not units}]
+        )
+    except errors.Forbidden as exc:
+        raise ConnectionRefused(
+            "LaunchDarkly refused: this connection's token may not change the project's "
+            "experimentation settings. Nothing was changed."
+        ) from exc
+    except errors.LaunchDarklyError as exc:
+        raise ConnectionRefused(
+            f"LaunchDarkly did not register {context_kind}: {exc.message} Nothing was changed."
+        ) from exc
+    audit_record(
+        actor=actor,
+        action=AuditAction.LAUNCHDARKLY_UNIT_REGISTERED,
+        target=f"{project}/{context_kind}",
+    )
 
 
 def connection_projects(*, connection: LaunchDarklyConnection) -> list[Project]:

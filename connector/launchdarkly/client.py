@@ -15,6 +15,7 @@ from urllib.parse import quote
 import requests
 
 from connector.launchdarkly.errors import (
+    ConcurrentChange,
     Conflict,
     Forbidden,
     InvalidRequest,
@@ -97,6 +98,9 @@ class _LaunchDarklyHttp:
         if response.status_code >= 400:
             message, code, request_id = error_fields(response)
             error_class = ERRORS_BY_STATUS.get(response.status_code, UnexpectedStatus)
+            if code == "optimistic_locking_error":
+                # LaunchDarkly: another change landed first; re-read and try again.
+                error_class = ConcurrentChange
             raise error_class(
                 message or f"{method} {path}: answered {response.status_code}",
                 status=response.status_code,
@@ -135,6 +139,12 @@ class LaunchDarklyClient(_LaunchDarklyHttp):
         """getMember; `me` is the member the token acts for."""
         return _object(self._request("GET", f"/api/v2/members/{_segment(member_id)}"), "member")
 
+    def get_token(self, token_id: str) -> dict[str, Any]:
+        """getToken: an API access token's `role`, `customRoleIds`, `inlineRole` and
+        `serviceToken`. What a token may do is read here: caller identity's `scopes`
+        has no documented meaning for API tokens."""
+        return _object(self._request("GET", f"/api/v2/tokens/{_segment(token_id)}"), "token")
+
     # --- projects ----------------------------------------------------------------------
 
     def list_projects(self, *, limit: int = 20) -> Iterator[Project]:
@@ -160,13 +170,34 @@ class LaunchDarklyClient(_LaunchDarklyHttp):
         page = self._request("GET", f"/api/v2/projects/{_segment(project_key)}/context-kinds")
         return _items(page)
 
+    def get_experimentation_settings(self, project_key: str) -> dict[str, Any]:
+        """getExperimentationSettings: the project's registered randomization units,
+        the only ones LaunchDarkly accepts in a metric's `randomizationUnits`."""
+        path = f"/api/v2/projects/{_segment(project_key)}/experimentation-settings"
+        return _object(self._request("GET", path), "experimentation settings")
+
+    def put_experimentation_settings(
+        self, project_key: str, units: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """putExperimentationSettings: replaces the whole list of randomization units
+        (`[{randomizationUnit, default}]`), so callers send the ones kept as well."""
+        path = f"/api/v2/projects/{_segment(project_key)}/experimentation-settings"
+        answer = self._request("PUT", path, json={"randomizationUnits": units})
+        return _object(answer, "experimentation settings")
+
     # --- metrics -----------------------------------------------------------------------
 
     def list_metrics(
-        self, project_key: str, *, filter: str | None = None, limit: int = MAX_METRICS_PAGE
+        self,
+        project_key: str,
+        *,
+        filter: str | None = None,
+        expand: str | None = None,
+        limit: int = MAX_METRICS_PAGE,
     ) -> Iterator[Metric]:
-        """getMetrics, every page. `filter` is LaunchDarkly's syntax, e.g. `tags:connector`."""
-        params = _metrics_params(filter, limit)
+        """getMetrics, every page. `filter` is LaunchDarkly's syntax, e.g.
+        `eventKeys anyOf ["signup"]`; `expand=experimentCount` adds each metric's use."""
+        params = _metrics_params(filter, limit, expand)
         return cast(Iterator[Metric], self._paginate(_metrics_path(project_key), params))
 
     def list_metrics_page(
@@ -175,22 +206,23 @@ class LaunchDarklyClient(_LaunchDarklyHttp):
         *,
         next_href: str | None = None,
         filter: str | None = None,
+        expand: str | None = None,
         limit: int = MAX_METRICS_PAGE,
     ) -> tuple[list[Metric], str | None]:
         """One page of getMetrics and the next page's href (None after the last), for
         callers that pace every request themselves (the resync)."""
         if next_href is None:
-            params = _metrics_params(filter, limit)
+            params = _metrics_params(filter, limit, expand)
             page = self._request("GET", _metrics_path(project_key), params=params)
         else:
             page = self._request("GET", next_href)
         return cast(list[Metric], _items(page)), _next_href(page)
 
-    def get_metric(self, project_key: str, metric_key: str) -> Metric:
-        """getMetric."""
-        return cast(
-            Metric, _object(self._request("GET", _metrics_path(project_key, metric_key)), "metric")
-        )
+    def get_metric(self, project_key: str, metric_key: str, *, expand: str | None = None) -> Metric:
+        """getMetric; `expand=experimentCount` adds how many experiments use it."""
+        params = {"expand": expand} if expand else None
+        answer = self._request("GET", _metrics_path(project_key, metric_key), params=params)
+        return cast(Metric, _object(answer, "metric"))
 
     def create_metric(self, project_key: str, body: dict[str, Any]) -> Metric:
         """postMetric: `body` is a `MetricPost`. A Conflict means the key exists already."""
@@ -279,12 +311,14 @@ def refuse_page_loop(href: str, seen: set[str]) -> None:
     seen.add(href)
 
 
-def _metrics_params(filter: str | None, limit: int) -> dict[str, Any]:
+def _metrics_params(filter: str | None, limit: int, expand: str | None = None) -> dict[str, Any]:
     if not 1 <= limit <= MAX_METRICS_PAGE:
         raise ValueError(f"limit must be 1 to {MAX_METRICS_PAGE}")
     params: dict[str, Any] = {"limit": limit}
     if filter is not None:
         params["filter"] = filter
+    if expand is not None:
+        params["expand"] = expand
     return params
 
 

@@ -98,6 +98,14 @@ class Conflict(LaunchDarklyError):
     """409: for a create, the key exists already; for a patch, a concurrent change."""
 
 
+class ConcurrentChange(Conflict):
+    """409 `optimistic_locking_error`: another change to the resource landed between our
+    read and our write. LaunchDarkly says to retry: re-read, re-diff, re-send. The same
+    request may succeed a moment later, so it is retryable."""
+
+    retryable = True
+
+
 class InvalidRequest(LaunchDarklyError):
     """400 or 422: LaunchDarkly refused the request's content; `message` and `code`
     are LaunchDarkly's own, worth showing to the person who asked for it."""

@@ -7,10 +7,24 @@ that `LAUNCHDARKLY_BASE_URL` / `LAUNCHDARKLY_EVENTS_URL` point at).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.conf import settings
+
+
+@dataclass(frozen=True)
+class DocNote:
+    """A statement from LaunchDarkly's documentation, and where it says so ("" when the
+    note is ours: what the documentation leaves unsaid)."""
+
+    text: str
+    url: str = ""
+
+
+NOT_DOCUMENTED = DocNote(
+    "LaunchDarkly's documentation does not say whether Experimentation is available here."
+)
 
 
 @dataclass(frozen=True)
@@ -19,6 +33,20 @@ class Instance:
     label: str
     app_url: str  # REST API, OAuth and the web UI share this host
     events_url: str  # metric event import
+    # What LaunchDarkly's documentation says of Experimentation and metrics on this
+    # instance, quoted, shown where a person chooses it: the metrics this connector
+    # creates are of use only where Experimentation is.
+    availability: tuple[DocNote, ...] = field(default=())
+
+
+# LaunchDarkly's documentation, quoted as it stood (docs pages with a federal and an EU
+# view: the EU and federal docs sites mark what those instances lack).
+_EXPERIMENTATION_PLANS = DocNote(
+    "LaunchDarkly: “Experimentation is available to all customers on a Developer, "
+    "Foundation, or Enterprise subscription.”",
+    "https://launchdarkly.com/docs/api/experiments",
+)
+_INTEGRATIONS_URL = "https://launchdarkly.com/docs/integrations/experimentation"
 
 
 # LaunchDarkly: hosts from the OpenAPI document's servers and description.
@@ -30,18 +58,39 @@ INSTANCES: dict[str, Instance] = {
             "Commercial (app.launchdarkly.com)",
             "https://app.launchdarkly.com",
             "https://events.launchdarkly.com",
+            (_EXPERIMENTATION_PLANS,),
         ),
         Instance(
             "eu",
             "EU (app.eu.launchdarkly.com)",
             "https://app.eu.launchdarkly.com",
             "https://events.eu.launchdarkly.com",
+            (
+                DocNote(
+                    "LaunchDarkly's Experimentation docs: “This feature is not available "
+                    "on LaunchDarkly's European Union (EU) instance.”",
+                    "https://launchdarkly.com/docs/home/experimentation-prerequisites",
+                ),
+                DocNote(
+                    "LaunchDarkly: “Experimentation and metric integrations are not "
+                    "available in the European Union.”",
+                    _INTEGRATIONS_URL,
+                ),
+            ),
         ),
         Instance(
             "federal",
             "Federal (app.launchdarkly.us)",
             "https://app.launchdarkly.us",
             "https://events.launchdarkly.us",
+            (
+                DocNote(
+                    "LaunchDarkly: “Experimentation and metric integrations are not "
+                    "available in federal environments.”",
+                    _INTEGRATIONS_URL,
+                ),
+                NOT_DOCUMENTED,
+            ),
         ),
     )
 }
@@ -57,6 +106,12 @@ def connectable_choices() -> list[tuple[str, str]]:
     if _override("LAUNCHDARKLY_BASE_URL"):
         return [("commercial", display_label("commercial"))]
     return INSTANCE_CHOICES
+
+
+def availability_notes(instance: Instance) -> tuple[DocNote, ...]:
+    """What to show of an instance's Experimentation: LaunchDarkly's statements, or that
+    it makes none (never a guess)."""
+    return instance.availability or (NOT_DOCUMENTED,)
 
 
 def display_label(key: str) -> str:

@@ -12,10 +12,12 @@ from urllib.parse import urlsplit
 TEMPLATES = (
     "/api/v2/caller-identity",
     "/api/v2/members/{id}",
+    "/api/v2/tokens/{id}",
     "/api/v2/projects",
     "/api/v2/projects/{projectKey}",
     "/api/v2/projects/{projectKey}/environments",
     "/api/v2/projects/{projectKey}/context-kinds",
+    "/api/v2/projects/{projectKey}/experimentation-settings",
     "/api/v2/metrics/{projectKey}",
     "/api/v2/metrics/{projectKey}/{metricKey}",
     "/v2/event-data-import/{projectKey}/{environmentKey}",

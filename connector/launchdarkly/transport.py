@@ -11,7 +11,9 @@ Nothing here logs headers or bodies: the token must never reach a log.
 from __future__ import annotations
 
 import logging
+import re
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -42,10 +44,33 @@ DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 20.0)
 RateLimitCallback = Callable[[RateLimitInfo], None]
 
 
+# RFC 9110 §5.6.2 `tchar`: what a User-Agent product token may hold.
+_NOT_TCHAR = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
+# When nothing of SOURCE_PRODUCT_NAME is left, the header still has a product.
+_FALLBACK_SOURCE = "Partner"
+
+
 def user_agent(product: str) -> str:
     """`{LaunchDarkly product}-{source product}-int/{version}`, the form partners use so
-    LaunchDarkly can tell where traffic comes from (e.g. `MetricImport-Acme-int/1.4.0`)."""
-    return f"{product}-{settings.SOURCE_PRODUCT_NAME}-int/{connector.__version__}"
+    LaunchDarkly can tell where traffic comes from (e.g. `MetricImport-Acme-int/1.4.0`).
+
+    The only form LaunchDarkly's partners are known to send is the event import's
+    `MetricImport-<Partner>-int/<version>` (Snowplow's LaunchDarkly tag), so the event
+    import client keeps `MetricImport`. For REST calls LaunchDarkly documents no
+    User-Agent at all (its partner guidance names none), so the REST and OAuth clients
+    send the same shape with `MetricSync`: one product per kind of traffic, and metric
+    definitions stay apart from event imports from the same partner.
+
+    The whole value must be one RFC 9110 product (`token/token`), or LaunchDarkly reads
+    `Acme Analytics` as two products and `requests` refuses a line break outright."""
+    return f"{product}-{_source_token(settings.SOURCE_PRODUCT_NAME)}-int/{connector.__version__}"
+
+
+def _source_token(name: str) -> str:
+    """The source product's name as a token: accents dropped ("Crème" -> "Creme"), every
+    other character a token cannot hold (spaces, brackets, non-Latin) left out."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return _NOT_TCHAR.sub("", ascii_name) or _FALLBACK_SOURCE
 
 
 class Transport:

@@ -11,6 +11,7 @@ import pytest
 import connector
 from connector.launchdarkly.client import EventImportClient, LaunchDarklyClient
 from connector.launchdarkly.errors import (
+    ConcurrentChange,
     Conflict,
     Forbidden,
     InvalidRequest,
@@ -51,11 +52,46 @@ def conversion(key: str, **fields) -> dict:
 # --- operations ------------------------------------------------------------------------
 
 
-def test_client__caller_identity__returns_account_and_writer_scope(sandbox, client):
+def test_client__caller_identity_and_token__the_role_comes_from_the_token(sandbox, client):
+    """Contract ID-1, TOK-1: an API token's caller identity has no scopes; its role is
+    read with getToken and the tokenId caller identity gives."""
     identity = client.get_caller_identity()
-    assert identity["authKind"] == "token"
-    assert identity["scopes"] == ["writer"]
+    assert identity["authKind"] == "token" and "scopes" not in identity
     assert identity["accountId"] in {account["id"] for account in sandbox.state()["accounts"]}
+    token = client.get_token(identity["tokenId"])
+    assert (token["role"], token["serviceToken"]) == ("writer", False)
+
+
+def test_client__experimentation_settings__read_and_replaced(client):
+    """Contract EXP-1, EXP-2."""
+    units = client.get_experimentation_settings("default")["randomizationUnits"]
+    assert [(u["randomizationUnit"], u["default"]) for u in units] == [("user", True)]
+    replaced = client.put_experimentation_settings(
+        "default",
+        [
+            {"randomizationUnit": "user", "default": True},
+            {"randomizationUnit": "organization", "default": False},
+        ],
+    )
+    assert {u["randomizationUnit"] for u in replaced["randomizationUnits"]} == {
+        "user",
+        "organization",
+    }
+
+
+def test_client__optimistic_locking_error__raised_as_a_retryable_concurrent_change(sandbox, client):
+    """Contract MET-409-1: the 409 of a race is ConcurrentChange (retryable), not the
+    Conflict of a duplicate key."""
+    client.create_metric("default", NUMERIC)
+    sandbox.set_race("default", "order-value")
+    with pytest.raises(ConcurrentChange) as raced:
+        client.patch_metric(
+            "default", "order-value", [{"op": "replace", "path": "/name", "value": "x"}]
+        )
+    assert raced.value.retryable and raced.value.code == "optimistic_locking_error"
+    with pytest.raises(Conflict) as duplicate:
+        client.create_metric("default", NUMERIC)
+    assert not isinstance(duplicate.value, ConcurrentChange) and not duplicate.value.retryable
 
 
 def test_client__get_member_me__returns_the_tokens_member(client):
@@ -108,6 +144,12 @@ def test_client__metric_lifecycle__create_get_patch_delete(client):
     assert (renamed["name"], renamed["_version"]) == ("Revenue", 2)
     assert (commented["description"], commented["_version"]) == ("From Acme orders", 3)
 
+    # LaunchDarkly deletes only archived metrics (contract MET-DELETE-1).
+    with pytest.raises(InvalidRequest):
+        client.delete_metric("default", "order-value")
+    client.patch_metric(
+        "default", "order-value", [{"op": "replace", "path": "/archived", "value": True}]
+    )
     assert client.delete_metric("default", "order-value") is None
     with pytest.raises(NotFound):
         client.get_metric("default", "order-value")
@@ -340,8 +382,10 @@ def test_client__unknown_auth_kind__raises_value_error(sandbox):
 # --- event import ---------------------------------------------------------------------------
 
 
-def test_event_import__same_payload_twice__sent_with_headers_and_counted_once(sandbox):
+def test_event_import__same_payload_twice__sent_with_headers_and_counted_once(sandbox, client):
     account_id = sandbox.state()["accounts"][0]["id"]
+    # LaunchDarkly counts events only for an event key that a metric measures.
+    client.create_metric("default", NUMERIC)
     token = sandbox.mint_token("reader", permissions=["importEventData"])
     importer = EventImportClient(base_url=sandbox.base_url, token=token)
     events = [
@@ -373,8 +417,9 @@ def test_event_import__same_payload_twice__sent_with_headers_and_counted_once(sa
     assert sent[0]["user_agent"] == f"MetricImport-Acme-int/{connector.__version__}"
 
 
-def test_event_import__token_without_permission__raises_forbidden(sandbox):
+def test_event_import__token_without_permission__raises_unauthorized(sandbox):
+    """Contract EVT-2: LaunchDarkly answers 401 to a token without importEventData."""
     importer = EventImportClient(base_url=sandbox.base_url, token=sandbox.mint_token("reader"))
     event = {"kind": "custom", "key": "order", "creationDate": 1, "contextKeys": {"user": "u"}}
-    with pytest.raises(Forbidden):
+    with pytest.raises(Unauthorized):
         importer.import_events("default", "production", [event], payload_id="p")
