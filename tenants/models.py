@@ -130,6 +130,10 @@ class AuditAction(models.TextChoices):
     LAUNCHDARKLY_PROJECT_CHOSEN = "launchdarkly.project_chosen", "Project chosen"
     LAUNCHDARKLY_DISCONNECTED = "launchdarkly.disconnected", "LaunchDarkly disconnected"
     LAUNCHDARKLY_NEEDS_REAUTH = "launchdarkly.needs_reauth", "LaunchDarkly needs reconnecting"
+    LAUNCHDARKLY_UNIT_REGISTERED = (
+        "launchdarkly.unit_registered",
+        "Randomization unit registered in LaunchDarkly",
+    )
     EVENTS_UPSERTED = "events.upserted", "Events added or updated"
     EVENTS_ARCHIVED = "events.archived", "Events archived"
     EVENTS_REMOVED_AT_SOURCE = "events.removed_at_source", "Events removed at the source"
