@@ -12,7 +12,13 @@ import hashlib
 import json
 from typing import Any
 
-from connector.metrics.models import Aggregation, Analysis, MetricKind, MetricMapping
+from connector.metrics.models import (
+    Aggregation,
+    Analysis,
+    EventDefault,
+    MetricKind,
+    MetricMapping,
+)
 
 # Every metric the connector creates or adopts carries this tag, so people can see
 # which metrics a sync may change, and so the connector never touches the others.
@@ -32,7 +38,27 @@ MANAGED_FIELDS = (
     "percentileValue",
     "randomizationUnits",
     "tags",
+    "eventDefault",
 )
+
+# Units of time: a numeric metric in one of them measures a duration (a latency).
+DURATION_UNITS = frozenset(
+    {"ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "millisecond"}
+    | {"milliseconds", "msec", "min", "mins", "minute", "minutes", "h", "hr", "hour", "hours"}
+)
+
+
+def is_duration_unit(unit: str) -> bool:
+    return unit.strip().lower() in DURATION_UNITS
+
+
+def default_event_default(kind: str, unit: str) -> str:
+    """The EventDefault a new mapping starts with. A unit that sent no latency event
+    did not take 0 ms: counting it as 0 would drag the mean towards "fast", so numeric
+    metrics of durations leave such units out; everything else counts them as 0."""
+    if kind == MetricKind.NUMERIC and is_duration_unit(unit):
+        return EventDefault.EXCLUDE
+    return EventDefault.INCLUDE_ZERO
 
 
 def metric_body(mapping: MetricMapping, *, event_key: str) -> dict[str, Any]:
@@ -51,6 +77,13 @@ def metric_body(mapping: MetricMapping, *, event_key: str) -> dict[str, Any]:
     if numeric:
         body["unit"] = mapping.unit
         body["unitAggregationType"] = mapping.unit_aggregation
+        # LaunchDarkly: whether units without events count as 0 (disabled false) or are
+        # left out (true); value can only be 0. Numeric metrics only: a conversion
+        # metric already counts a unit without the event as not converted.
+        body["eventDefault"] = {
+            "disabled": mapping.event_default == EventDefault.EXCLUDE,
+            "value": 0,
+        }
         body["analysisType"] = mapping.analysis
         if mapping.analysis == Analysis.PERCENTILE:
             body["percentileValue"] = mapping.percentile
@@ -78,6 +111,12 @@ def managed_view(metric: dict[str, Any]) -> dict[str, Any]:
         view["percentileValue"] = None
     elif view["analysisType"] != Analysis.PERCENTILE:
         view["percentileValue"] = None
+    # Compared only when it leaves units out, and for numeric metrics only: a metric
+    # without eventDefault (all applied before the connector sent it) has
+    # LaunchDarkly's default, disabled false, and keeps the fingerprint it had.
+    event_default = view.pop("eventDefault") or {}
+    if view["isNumeric"] and event_default.get("disabled"):
+        view["eventDefault"] = {"disabled": True, "value": 0}
     return view
 
 
@@ -89,8 +128,10 @@ def fingerprint(metric: dict[str, Any]) -> str:
 def differences(desired: dict[str, Any], actual: dict[str, Any]) -> dict[str, tuple]:
     """Managed field -> (desired, actual), for the fields that differ."""
     want, have = managed_view(desired), managed_view(actual)
-    return {
-        field: (want[field], have[field]) for field in MANAGED_FIELDS if want[field] != have[field]
+    return {  # .get: a view leaves out an eventDefault that is the default
+        field: (want.get(field), have.get(field))
+        for field in MANAGED_FIELDS
+        if want.get(field) != have.get(field)
     }
 
 
@@ -100,12 +141,15 @@ def json_patch(desired: dict[str, Any], actual: dict[str, Any]) -> list[dict[str
     want = managed_view(desired)
     operations = []
     for field in differences(desired, actual):
-        value = want[field]
+        # A default the view leaves out (eventDefault) is sent as the body spells it.
+        value = want.get(field, desired.get(field))
         if value is None:
             if actual.get(field) is not None:
                 operations.append({"op": "remove", "path": f"/{field}"})
         else:
-            # "add" replaces an existing member and creates a missing one (RFC 6902 §4.1),
-            # where "replace" would fail on a field LaunchDarkly left out.
-            operations.append({"op": "add", "path": f"/{field}", "value": value})
+            # LaunchDarkly's docs and its Terraform provider change existing fields with
+            # "replace"; that fails on a member that is absent (RFC 6902 §4.3), so a
+            # field LaunchDarkly left out is created with "add".
+            op = "replace" if field in actual else "add"
+            operations.append({"op": op, "path": f"/{field}", "value": value})
     return operations

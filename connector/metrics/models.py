@@ -31,6 +31,14 @@ class Analysis(models.TextChoices):
     PERCENTILE = "percentile", "Percentile"
 
 
+class EventDefault(models.TextChoices):
+    """LaunchDarkly's eventDefault of a numeric metric: what a unit that sent no event
+    counts as (MetricPost `eventDefault {disabled, value}`, value only ever 0)."""
+
+    INCLUDE_ZERO = "include_zero", "Units without events count as 0"
+    EXCLUDE = "exclude", "Units without events are left out"
+
+
 class MappingStatus(models.TextChoices):
     PENDING = "pending", "Waiting to sync"
     SYNCED = "synced", "In LaunchDarkly"
@@ -38,6 +46,7 @@ class MappingStatus(models.TextChoices):
     CONFLICT = "conflict", "Conflict"
     ORPHANED = "orphaned", "Orphaned (event removed at source)"
     DRIFTED = "drifted", "Changed in LaunchDarkly"
+    ARCHIVED = "archived", "Archived in LaunchDarkly"
     DELETED = "deleted", "Deleted"
 
 
@@ -63,6 +72,10 @@ class MetricMapping(TenantOwnedModel):
     randomization_units = models.JSONField(default=list)
     tags = models.JSONField(default=list)
     maintainer_id = models.CharField(max_length=64, blank=True)
+    # Numeric metrics only: LaunchDarkly ignores it for conversions (see metric_body).
+    event_default = models.CharField(
+        max_length=12, choices=EventDefault.choices, default=EventDefault.INCLUDE_ZERO
+    )
 
     desired_hash = models.CharField(max_length=64)
     applied_hash = models.CharField(max_length=64, blank=True)

@@ -21,6 +21,8 @@ class Action(models.TextChoices):
     CREATE = "create", "Create"
     UPDATE = "update", "Update"
     ADOPT = "adopt", "Adopt existing"
+    ARCHIVE = "archive", "Archive"
+    RESTORE = "restore", "Restore (un-archive)"
     DELETE = "delete", "Delete"
     NONE = "none", "Nothing to do"
 
@@ -114,6 +116,16 @@ class RemoteMetric(TenantOwnedModel):
     fingerprint = models.CharField(max_length=64)
     version = models.IntegerField(null=True, blank=True)
     managed_tag = models.BooleanField(default=False)
+    name = models.CharField(max_length=200, blank=True)
+    # The event it measures: a metric made by hand on one of our events is offered
+    # for adoption instead of silently getting a twin (getMetrics filters eventKeys).
+    event_key = models.CharField(max_length=200, blank=True)
+    archived = models.BooleanField(default=False)
+    maintainer_id = models.CharField(max_length=64, blank=True)
+    # Its use, as getMetrics says with expand=experimentCount (None: not told). Active
+    # use (experiments, guarded rollouts, metric groups) blocks archiving.
+    experiment_count = models.IntegerField(null=True, blank=True)
+    active_use = models.IntegerField(default=0)
     seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -121,6 +133,9 @@ class RemoteMetric(TenantOwnedModel):
             models.UniqueConstraint(
                 fields=["tenant", "project_key", "key"], name="one_remote_metric_per_key"
             )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "project_key", "event_key"], name="remote_by_event")
         ]
 
     def __str__(self) -> str:
@@ -133,8 +148,11 @@ class DriftPolicy(models.TextChoices):
 
 
 class OrphanPolicy(models.TextChoices):
+    # LaunchDarkly recommends archiving: history stays, and only archived metrics that
+    # no experiment or guarded rollout ever used can be deleted at all.
+    ARCHIVE = "archive", "Archive the metric in LaunchDarkly (restored if the event returns)"
     KEEP = "keep", "Keep the metric in LaunchDarkly"
-    DELETE = "delete", "Delete the metric in LaunchDarkly"
+    DELETE = "delete", "Delete it where LaunchDarkly allows (never used), else archive it"
 
 
 class NotifyWho(models.TextChoices):
@@ -150,7 +168,13 @@ class SyncSettings(TenantOwnedModel):
         max_length=10, choices=DriftPolicy.choices, default=DriftPolicy.REPORT
     )
     orphan_policy = models.CharField(
-        max_length=10, choices=OrphanPolicy.choices, default=OrphanPolicy.KEEP
+        max_length=10, choices=OrphanPolicy.choices, default=OrphanPolicy.ARCHIVE
+    )
+    # With a service token, metrics get no maintainer unless one is named here.
+    maintainer_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="A LaunchDarkly member id. Empty: the member whose token connects.",
     )
     notify = models.CharField(
         max_length=16, choices=NotifyWho.choices, default=NotifyWho.OWNERS_AND_ADMINS

@@ -4,8 +4,10 @@ It lists the connected project's metrics (50 per page, LaunchDarkly's maximum),
 refreshes the RemoteMetric snapshot, and looks at every metric the connector
 created or adopted: changed in LaunchDarkly, or deleted there, is drift, repaired
 or reported per the workspace's setting; a metric whose event was removed at the
-source is an orphan, kept or deleted per setting. A metric the connector did not
-create or adopt is never touched.
+source is an orphan, archived (LaunchDarkly's advice, and the default), kept, or
+deleted where LaunchDarkly allows; its event's return restores it. A metric archived
+in LaunchDarkly by a person is not "deleted there" and is left archived. A metric the
+connector did not create or adopt is never touched.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from connector.connections.models import LaunchDarklyConnection
 from connector.connections.selectors import connection_of_workspace
 from connector.launchdarkly import errors
 from connector.launchdarkly.client import LaunchDarklyClient, refuse_page_loop
-from connector.metrics.desired import MANAGED_TAG, differences, fingerprint, metric_body
+from connector.metrics.desired import differences, fingerprint, metric_body
 from connector.metrics.models import MappingStatus, MetricMapping
 from connector.metrics.services import mapping_mark
 from connector.sync.models import (
@@ -34,7 +36,8 @@ from connector.sync.models import (
     SyncSettings,
     Trigger,
 )
-from connector.sync.reconcile import ROUTE_LIST, describe
+from connector.sync.reconcile import EXPAND_USE, ROUTE_LIST, describe, use_phrase
+from connector.sync.remote import SNAPSHOT_FIELDS, snapshot_fill
 from connector.sync.selectors import sync_settings
 from connector.sync.services import sync_run_create
 from tenants.scope import current_tenant
@@ -46,6 +49,8 @@ class ResyncReport:
     changed: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     orphaned: list[str] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)  # by a person, in LaunchDarkly
+    restored: list[str] = field(default_factory=list)  # their event came back
     repair_run: int | None = None
     delete_run: int | None = None
     skipped: str = ""
@@ -75,7 +80,8 @@ def resync() -> ResyncReport:
     report = ResyncReport(remote_metrics=len(remote))
     with transaction.atomic():
         _refresh_snapshot(project, remote)
-        repair, orphans_to_delete = [], []
+        work: list[tuple[MetricMapping, str]] = []
+        retire = Action.DELETE if policy.orphan_policy == OrphanPolicy.DELETE else Action.ARCHIVE
         mappings = (
             MetricMapping.objects.filter(project_key=project, managed=True)
             .exclude(status=MappingStatus.DELETED)
@@ -85,40 +91,76 @@ def resync() -> ResyncReport:
             current = remote.get(mapping.metric_key)
             if mapping.source_event.is_removed:
                 report.orphaned.append(mapping.metric_key)
-                mapping_mark(
-                    mapping=mapping,
-                    status=MappingStatus.ORPHANED,
-                    detail="The event was removed at the source.",
-                )
-                if policy.orphan_policy == OrphanPolicy.DELETE and current is not None:
-                    orphans_to_delete.append(mapping)
+                if current is not None and current.get("archived"):
+                    continue  # archived already: nothing more to ask of LaunchDarkly
+                detail = "The event was removed at the source."
+                if policy.orphan_policy != OrphanPolicy.KEEP and current is not None:
+                    if in_use := use_phrase(current):
+                        detail += f" In use by {in_use}, so it is archived once no longer used."
+                    else:
+                        work.append((mapping, retire))
+                mapping_mark(mapping=mapping, status=MappingStatus.ORPHANED, detail=detail)
                 continue
             if current is None:
                 report.deleted.append(mapping.metric_key)
                 detail = "Deleted in LaunchDarkly."
-            elif fingerprint(current) != mapping.applied_hash:
+            elif current.get("archived"):
+                if mapping.status == MappingStatus.ORPHANED:
+                    # The connector archived it when its event went away; the event is
+                    # back, so the metric is restored.
+                    report.restored.append(mapping.metric_key)
+                    work.append((mapping, Action.RESTORE))
+                    mapping_mark(
+                        mapping=mapping,
+                        status=MappingStatus.PENDING,
+                        detail="The event is back at the source: restoring the metric.",
+                    )
+                elif mapping.status != MappingStatus.ARCHIVED:
+                    # A person archived it: not drift, and not the connector's to undo.
+                    report.archived.append(mapping.metric_key)
+                    mapping_mark(
+                        mapping=mapping,
+                        status=MappingStatus.ARCHIVED,
+                        detail="Archived in LaunchDarkly; the connector leaves it archived. "
+                        "Plan the event again to restore it.",
+                    )
+                continue
+            elif drift := _drift(mapping, current):
                 report.changed.append(mapping.metric_key)
-                desired = metric_body(mapping, event_key=mapping.source_event.key)
-                detail = "Changed in LaunchDarkly: " + describe(differences(desired, current))
+                detail = "Changed in LaunchDarkly: " + drift
             else:
+                if mapping.status in (MappingStatus.ARCHIVED, MappingStatus.ORPHANED):
+                    # Un-archived in LaunchDarkly, or the event came back unarchived.
+                    mapping_mark(mapping=mapping, status=MappingStatus.SYNCED, detail="")
                 continue
             if policy.drift_policy == DriftPolicy.REPAIR:
-                repair.append(mapping)
+                work.append((mapping, Action.UPDATE))
                 mapping_mark(mapping=mapping, status=MappingStatus.PENDING, detail=detail)
             else:
                 mapping_mark(mapping=mapping, status=MappingStatus.DRIFTED, detail=detail)
 
-        # An update reads the metric back and creates it if it is gone.
-        run = sync_run_create(
-            work=((mapping, Action.UPDATE) for mapping in repair), trigger=Trigger.RESYNC
-        )
+        # An update reads the metric back and creates it if it is gone. One run for
+        # repairs and restores, one for retiring orphans, so each shows on its own.
+        changes = [(m, a) for m, a in work if a in (Action.UPDATE, Action.RESTORE)]
+        run = sync_run_create(work=changes, trigger=Trigger.RESYNC)
         report.repair_run = run.pk if run else None
-        run = sync_run_create(
-            work=((mapping, Action.DELETE) for mapping in orphans_to_delete),
-            trigger=Trigger.RESYNC,
-        )
+        retired = [(m, a) for m, a in work if a in (Action.ARCHIVE, Action.DELETE)]
+        run = sync_run_create(work=retired, trigger=Trigger.RESYNC)
         report.delete_run = run.pk if run else None
         return _recorded(policy, report)
+
+
+def _drift(mapping: MetricMapping, current: dict[str, Any]) -> str:
+    """What LaunchDarkly holds that differs from what was applied, or ""."""
+    problems = []
+    if fingerprint(current) != mapping.applied_hash:
+        desired = metric_body(mapping, event_key=mapping.source_event.key)
+        problems.append(describe(differences(desired, current)))
+    wanted = mapping.maintainer_id
+    if wanted and current.get("maintainerId") != wanted:
+        have = current.get("maintainerId") or "nobody"
+        problems.append(f"maintainer: we want {wanted}, LaunchDarkly has {have}")
+    return "; ".join(p for p in problems if p)
 
 
 def _recorded(policy: SyncSettings, report: ResyncReport) -> ResyncReport:
@@ -147,7 +189,8 @@ def _remote_metrics(connection: LaunchDarklyConnection, project: str) -> dict[st
 
 
 def _metrics_page(project: str, href: str | None) -> Callable[[LaunchDarklyClient], Any]:
-    return lambda client: client.list_metrics_page(project, next_href=href)
+    # With each metric's use: an orphan in use cannot be archived, a plan says so.
+    return lambda client: client.list_metrics_page(project, next_href=href, expand=EXPAND_USE)
 
 
 def _refresh_snapshot(project: str, remote: dict[str, dict]) -> None:
@@ -158,12 +201,7 @@ def _refresh_snapshot(project: str, remote: dict[str, dict]) -> None:
     changed: list[RemoteMetric] = []
     for key, metric in remote.items():
         row = known.get(key) or RemoteMetric(tenant=current_tenant(), project_key=project, key=key)
-        row.fingerprint = fingerprint(metric)
-        row.version = metric.get("_version")
-        row.managed_tag = MANAGED_TAG in (metric.get("tags") or [])
-        row.seen_at = now
+        snapshot_fill(row, metric, now)
         (changed if row.pk else new).append(row)
     RemoteMetric.objects.bulk_create(new, batch_size=500)
-    RemoteMetric.objects.bulk_update(
-        changed, ["fingerprint", "version", "managed_tag", "seen_at"], batch_size=500
-    )
+    RemoteMetric.objects.bulk_update(changed, SNAPSHOT_FIELDS, batch_size=500)

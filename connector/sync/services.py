@@ -424,6 +424,13 @@ def _succeeded(claim: Claim, outcome: Outcome) -> str | None:
             "applied_hash": "",
             "last_synced_at": now,
         }
+    elif outcome.archived:
+        # Still ours and still there, archived: the event's return restores it.
+        mapping = {
+            "status": MappingStatus.ORPHANED,
+            "status_detail": outcome.note,
+            "last_synced_at": now,
+        }
     else:
         metric = outcome.metric or {}
         mapping = {

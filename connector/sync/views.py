@@ -44,8 +44,9 @@ def _progress_context(run: SyncRun | None, connection: LaunchDarklyConnection | 
     return {"run": run, "progress": progress, "waiting_until": waiting_until}
 
 
-# Items whose metric is in LaunchDarkly once done: only those link to its page.
-LINKED_ACTIONS = (Action.CREATE, Action.UPDATE, Action.ADOPT)
+# Items whose metric is in LaunchDarkly once done (archived ones too): only those link
+# to its page.
+LINKED_ACTIONS = (Action.CREATE, Action.UPDATE, Action.ADOPT, Action.RESTORE, Action.ARCHIVE)
 
 
 def _metric_url_base(run: SyncRun, connection: LaunchDarklyConnection | None) -> str:

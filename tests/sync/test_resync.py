@@ -33,14 +33,25 @@ def ld_call(ld, method, path, **kwargs):
 
 
 def drift_by_hand(ld, *, renamed, deleted):
-    """Someone renames one of our metrics in LaunchDarkly and deletes another."""
+    """Someone renames one of our metrics in LaunchDarkly and deletes another (which
+    LaunchDarkly allows only once it is archived: contract MET-DELETE-1)."""
     ld_call(
         ld,
         "PATCH",
         f"/api/v2/metrics/default/{renamed.metric_key}",
         json=[{"op": "replace", "path": "/name", "value": "Renamed by hand"}],
     )
+    archive_by_hand(ld, deleted)
     ld_call(ld, "DELETE", f"/api/v2/metrics/default/{deleted.metric_key}")
+
+
+def archive_by_hand(ld, mapping, archived=True):
+    ld_call(
+        ld,
+        "PATCH",
+        f"/api/v2/metrics/default/{mapping.metric_key}",
+        json=[{"op": "replace", "path": "/archived", "value": archived}],
+    )
 
 
 def make_by_hand(ld, count):
@@ -96,7 +107,7 @@ def test_resync__changed_and_deleted_in_launchdarkly__reported(
     assert report.repair_run is None  # reporting changes nothing in LaunchDarkly
     assert len(sandbox_metrics(ld)) == 2
     page = status_page(client_of, admin, workspace)
-    assert "2 metrics in the project; of ours, 1 changed and 1 deleted there" in page
+    assert "2 metrics in the project; of ours, 1 changed, 0 archived and 1 deleted there" in page
 
 
 @pytest.mark.django_db
@@ -120,10 +131,11 @@ def test_resync__repair_policy__launchdarkly_set_back(connected, workspace, admi
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("policy", "left_in_ld"), [(OrphanPolicy.KEEP, 2), (OrphanPolicy.DELETE, 1)]
+    ("policy", "left_in_ld", "archived_in_ld"),
+    [(OrphanPolicy.KEEP, 2, 0), (OrphanPolicy.ARCHIVE, 2, 1), (OrphanPolicy.DELETE, 1, 0)],
 )
-def test_resync__event_removed_at_source__orphan_kept_or_deleted(
-    connected, workspace, admin, ld, policy, left_in_ld
+def test_resync__event_removed_at_source__orphan_kept_archived_or_deleted(
+    connected, workspace, admin, ld, policy, left_in_ld, archived_in_ld
 ):
     first, _ = synced(workspace, admin, 2)
     set_policy(workspace, orphan_policy=policy)
@@ -136,6 +148,7 @@ def test_resync__event_removed_at_source__orphan_kept_or_deleted(
 
     assert report.orphaned == [first.metric_key]
     assert len(sandbox_metrics(ld)) == left_in_ld
+    assert sum(bool(m.get("archived")) for m in sandbox_metrics(ld)) == archived_in_ld
     with tenant_scope(workspace):
         status = MetricMapping.objects.get(pk=first.pk).status
         deletes = SyncItem.objects.filter(action=Action.DELETE).count()
