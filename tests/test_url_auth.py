@@ -43,6 +43,8 @@ ROUTES = {
     "planner:plan_create": Route("post", Role.ADMIN),
     "planner:plan": Route(role=Role.ADMIN),
     "planner:plan_apply": Route("post", Role.ADMIN),
+    "planner:plan_choose": Route("post", Role.ADMIN),
+    "planner:register_unit": Route("post", Role.ADMIN),
     "sources:upload": Route(role=Role.ADMIN),
     "sources:preview": Route(role=Role.ADMIN),
     "sources:upload_apply": Route("post", Role.ADMIN),

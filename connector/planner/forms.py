@@ -10,7 +10,13 @@ from typing import Any
 from django import forms
 
 from connector.inputs import ID_MAX, whole_number_or_none
-from connector.metrics.models import Aggregation, Analysis, MetricKind, SuccessCriteria
+from connector.metrics.models import (
+    Aggregation,
+    Analysis,
+    EventDefault,
+    MetricKind,
+    SuccessCriteria,
+)
 from connector.planner.plans import AUTO, Choices
 from connector.sources.models import ValueKind
 from connector.sources.selectors import ORDERINGS, EventFilter
@@ -168,6 +174,16 @@ class PlanChoicesForm(forms.Form):
         help_text="For percentile analysis: a whole number from 1 to 99.",
         widget=forms.NumberInput(attrs={"min": 1, "max": 99}),
     )
+    event_default = forms.ChoiceField(
+        label="Units without events (numeric)",
+        initial=AUTO,
+        required=False,  # left out (older pages, API-like posts): fit each event
+        choices=[
+            (AUTO, "Fit each event: left out for times (ms, s), 0 otherwise"),
+            *EventDefault.choices,
+        ],
+        help_text="How a numeric metric counts a unit (say, a user) that sent no event.",
+    )
     randomization_units = forms.MultipleChoiceField(
         label="Randomization units",
         widget=forms.CheckboxSelectMultiple,
@@ -193,12 +209,20 @@ class PlanChoicesForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
-    def __init__(self, *args: Any, units: list[str], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, units: list[str], default_unit: str = "user", **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["randomization_units"]
         assert isinstance(field, forms.MultipleChoiceField)
         field.choices = [(unit, unit) for unit in units]
-        field.initial = ["user"] if "user" in units else units[:1]
+        # The project's default unit (experimentation settings), as LaunchDarkly's own
+        # experiments would use.
+        field.initial = [default_unit] if default_unit in units else units[:1]
+        field.help_text = (
+            "The units registered in the project's experimentation settings: LaunchDarkly "
+            "refuses metrics with others."
+        )
         # Each field says what it is for; the browser shows the percentile only when
         # it applies (picker.js), the server checks it regardless.
         self.fields["percentile"].widget.attrs["data-show-when-analysis"] = Analysis.PERCENTILE
@@ -294,4 +318,5 @@ class PlanChoicesForm(forms.Form):
             description_template=data["description_template"],
             durations_lower=data["durations_lower"],
             success_by_event=by_event,
+            event_default=data.get("event_default") or AUTO,
         )

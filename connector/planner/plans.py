@@ -13,7 +13,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from connector.connections.selectors import connection_of_workspace
-from connector.metrics.desired import differences, fingerprint, metric_body
+from connector.metrics.desired import (
+    default_event_default,
+    differences,
+    fingerprint,
+    is_duration_unit,
+    metric_body,
+)
 from connector.metrics.keys import metric_key_for
 from connector.metrics.models import (
     Aggregation,
@@ -27,30 +33,37 @@ from connector.metrics.selectors import events_of_selection
 from connector.metrics.services import mappings_store
 from connector.sources.models import SourceEvent, ValueKind
 from connector.sync.models import Action, RemoteMetric, SyncRun, Trigger
+from connector.sync.selectors import sync_settings
 from connector.sync.services import sync_run_create
 from tenants.models import AuditAction, User
 from tenants.scope import current_tenant
 from tenants.services import audit_record
 
 AUTO = "auto"  # the kind that fits each event: numeric events numeric, others binary
-# Units that measure time: for these, a smaller value is better (a faster page).
-DURATION_UNITS = frozenset(
-    {"ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "millisecond"}
-    | {"milliseconds", "msec", "min", "mins", "minute", "minutes", "h", "hr", "hour", "hours"}
-)
 
 
 def is_duration(unit: str) -> bool:
-    return unit.strip().lower() in DURATION_UNITS
+    """A unit of time: for these a smaller value is better (a faster page)."""
+    return is_duration_unit(unit)
 
 
 class PlanAction:
     CREATE = "create"
     UPDATE = "update"
+    RESTORE = "restore"
     ADOPT = "adopt"
+    # A metric made by hand in LaunchDarkly measures the event: a person chooses to
+    # adopt it or to create ours alongside, so no twin is ever made without saying so.
+    BY_HAND = "by hand"
     UNCHANGED = "unchanged"
     BLOCKED = "blocked"
-    ORDER = (CREATE, UPDATE, ADOPT, UNCHANGED, BLOCKED)
+    ORDER = (CREATE, UPDATE, RESTORE, ADOPT, BY_HAND, UNCHANGED, BLOCKED)
+    SENT = (CREATE, UPDATE, RESTORE, ADOPT)
+
+
+# What a person chose for an event that a hand-made metric already measures.
+ALONGSIDE = "alongside"
+ADOPT_PREFIX = "adopt:"
 
 
 @dataclass(frozen=True)
@@ -73,18 +86,25 @@ class Choices:
     description_template: str = "{description}"
     durations_lower: bool = False
     success_by_event: tuple[tuple[int, str], ...] = ()
+    # What numeric metrics count a unit without events as: AUTO leaves such units out
+    # for durations (a unit without a latency event did not take 0 ms), 0 otherwise.
+    event_default: str = AUTO
+    # (event id, "adopt:<metric key>" or "alongside"), chosen on the review page.
+    by_hand: tuple[tuple[int, str], ...] = ()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Choices:
-        by_event = data.get("success_by_event") or {}
+        def pairs(name: str) -> tuple[tuple[int, str], ...]:
+            raw = data.get(name) or {}
+            return tuple(sorted((int(event_id), value) for event_id, value in raw.items()))
+
         return cls(
             **{
                 **data,
                 "randomization_units": tuple(data.get("randomization_units") or ("user",)),
                 "tags": tuple(data.get("tags") or ()),
-                "success_by_event": tuple(
-                    sorted((int(event_id), value) for event_id, value in by_event.items())
-                ),
+                "success_by_event": pairs("success_by_event"),
+                "by_hand": pairs("by_hand"),
             }
         )
 
@@ -95,6 +115,7 @@ class Choices:
             "tags": list(self.tags),
             # JSON object keys are strings: {"<event id>": "LowerThanBaseline"}.
             "success_by_event": {str(k): v for k, v in self.success_by_event},
+            "by_hand": {str(k): v for k, v in self.by_hand},
         }
 
     def inferred_success(self, event: SourceEvent, kind: str) -> str:
@@ -118,6 +139,14 @@ class Choices:
         return MetricKind.NUMERIC if event.value_kind == ValueKind.NUMERIC else MetricKind.BINARY
 
 
+@dataclass(frozen=True)
+class HandMade:
+    """A metric someone made in LaunchDarkly on the same event."""
+
+    key: str
+    name: str
+
+
 @dataclass
 class PlanRow:
     event: SourceEvent
@@ -126,6 +155,11 @@ class PlanRow:
     action: str
     reason: str = ""
     changes: dict[str, tuple] = field(default_factory=dict)
+    # Experiments that use the metric this row changes (LaunchDarkly's experimentCount),
+    # and whether any use is active: changing it needs the person's confirmation.
+    in_use: int = 0
+    hand_made: list[HandMade] = field(default_factory=list)
+    by_hand_choice: str = ""
 
 
 @dataclass
@@ -141,11 +175,12 @@ class Plan:
 
     @property
     def actionable(self) -> list[PlanRow]:
-        return [
-            row
-            for row in self.rows
-            if row.action in (PlanAction.CREATE, PlanAction.UPDATE, PlanAction.ADOPT)
-        ]
+        return [row for row in self.rows if row.action in PlanAction.SENT]
+
+    @property
+    def in_use(self) -> list[PlanRow]:
+        """Rows that change a metric experiments use: applying needs a confirmation."""
+        return [row for row in self.actionable if row.in_use]
 
 
 def _render(template: str, event: SourceEvent, kind: str) -> str:
@@ -234,34 +269,74 @@ def plan_compute(*, plan: MetricPlan) -> Plan:
         r.key: r
         for r in RemoteMetric.objects.filter(project_key=project_key, key__in=set(keys.values()))
     }
+    # The workspace's named maintainer (a service token acts for nobody), else the
+    # member whose token connects.
+    maintainer = sync_settings().maintainer_id or (connection.member_id if connection else "")
+
+    hand_made = _hand_made_by_event(project_key, [event.key for event, _ in wanted], keys)
+    by_hand = dict(choices.by_hand)
 
     rows = []
     for event, kind in wanted:
         current = existing.get((event.pk, kind))
-        mapping = _desired_mapping(event, kind, keys[(event.pk, kind)], choices, project_key)
-        if connection is not None:
-            mapping.maintainer_id = connection.member_id
+        key = keys[(event.pk, kind)]
+        twins = hand_made.get(event.key, []) if current is None else []
+        choice = by_hand.get(event.pk, "")
+        if choice.startswith(ADOPT_PREFIX) and choice[len(ADOPT_PREFIX) :] in {
+            twin.key for twin in twins
+        }:
+            key = choice[len(ADOPT_PREFIX) :]
+        mapping = _desired_mapping(event, kind, key, choices, project_key)
+        mapping.maintainer_id = maintainer
         body = metric_body(mapping, event_key=event.key)
         mapping.desired_hash = fingerprint(body)
         row = PlanRow(event=event, mapping=mapping, body=body, action=PlanAction.CREATE)
+        known = remote.get(key)
+        if known is None and key != keys[(event.pk, kind)]:  # a hand-made one, adopted
+            known = _remote_one(project_key, key)
         if reason := _blocked_reason(event, mapping, choices):
             row.action, row.reason = PlanAction.BLOCKED, reason
         elif current is not None:
             # The metric as last stored, before the new choices are merged into it.
             previous = metric_body(current, event_key=event.key)
             row.mapping = _merged(current, mapping)
-            if current.applied_hash == mapping.desired_hash:
+            if known is not None and known.archived:
+                row.action = PlanAction.RESTORE
+                row.reason = "Archived in LaunchDarkly: applying restores (un-archives) it."
+                row.changes = differences(body, previous)
+            elif current.applied_hash == mapping.desired_hash:
                 row.action = PlanAction.UNCHANGED
             else:
                 row.action = PlanAction.UPDATE
                 row.changes = differences(body, previous)
-        elif mapping.metric_key in remote:
-            row.action = PlanAction.ADOPT
-            row.reason = "A metric with this key exists in LaunchDarkly" + (
+        elif twins and not choice:
+            row.action = PlanAction.BY_HAND
+            row.hand_made = twins
+            names = ", ".join(f"“{twin.name}” ({twin.key})" for twin in twins)
+            row.reason = (
+                f"A metric made by hand in LaunchDarkly already measures this event: {names}. "
+                "Adopt it, or create ours alongside."
+            )
+        elif twins and choice == ALONGSIDE:
+            row.by_hand_choice = choice
+            row.reason = "Created alongside the metric made by hand, as chosen."
+        elif known is not None:
+            row.action = PlanAction.RESTORE if known.archived else PlanAction.ADOPT
+            row.by_hand_choice = choice
+            adopted = (
+                "Adopts the metric made by hand, as chosen"
+                if choice
+                else ("A metric with this key exists in LaunchDarkly")
+            )
+            row.reason = adopted + (
                 "."
-                if remote[mapping.metric_key].fingerprint == mapping.desired_hash
+                if known.fingerprint == mapping.desired_hash
                 else "; its fields will be updated to these."
             )
+            if known.archived:
+                row.reason += " It is archived: applying restores it."
+        if row.action in PlanAction.SENT and known is not None and row.action != PlanAction.CREATE:
+            row.in_use = max(known.experiment_count or 0, known.active_use)
         rows.append(row)
 
     problem = ""
@@ -270,6 +345,28 @@ def plan_compute(*, plan: MetricPlan) -> Plan:
     elif not project_key:
         problem = "Choose the LaunchDarkly project for metrics first."
     return Plan(rows=rows, project_key=project_key, problem=problem)
+
+
+def _hand_made_by_event(
+    project_key: str, event_keys: list[str], our_keys: dict[Any, str]
+) -> dict[str, list[HandMade]]:
+    """Metrics in LaunchDarkly on these events that the connector neither made nor
+    manages (per the snapshot: the review refreshes it for the plan's events first)."""
+    ours = set(our_keys.values()) | set(
+        MetricMapping.objects.filter(project_key=project_key).values_list("metric_key", flat=True)
+    )
+    found: dict[str, list[HandMade]] = {}
+    for remote in RemoteMetric.objects.filter(
+        project_key=project_key, event_key__in=set(event_keys), managed_tag=False, archived=False
+    ).order_by("key"):
+        if remote.key not in ours:
+            found.setdefault(remote.event_key, []).append(HandMade(remote.key, remote.name))
+    return found
+
+
+def _remote_one(project_key: str, key: str) -> RemoteMetric | None:
+    """The snapshot of a key chosen for adoption (not among the plan's own keys)."""
+    return RemoteMetric.objects.filter(project_key=project_key, key=key).first()
 
 
 def _desired_mapping(
@@ -295,6 +392,9 @@ def _desired_mapping(
         else None,
         randomization_units=list(choices.randomization_units),
         tags=sorted(set(choices.tags)),
+        event_default=default_event_default(kind, event.unit)
+        if choices.event_default == AUTO
+        else choices.event_default,
     )
 
 
@@ -311,6 +411,7 @@ _CHOSEN_FIELDS = (
     "percentile",
     "randomization_units",
     "tags",
+    "event_default",
     "maintainer_id",
     "desired_hash",
 )
@@ -326,14 +427,16 @@ def _merged(current: MetricMapping, desired: MetricMapping) -> MetricMapping:
 _SYNC_ACTION = {
     PlanAction.CREATE: Action.CREATE,
     PlanAction.UPDATE: Action.UPDATE,
+    PlanAction.RESTORE: Action.RESTORE,
     PlanAction.ADOPT: Action.ADOPT,
 }
 
 
 @transaction.atomic
-def plan_apply(*, plan: MetricPlan, actor: User) -> SyncRun | None:
+def plan_apply(*, plan: MetricPlan, actor: User, confirm_in_use: bool = False) -> SyncRun | None:
     """Store the plan's desired metrics and start a sync run for what must change.
-    Recomputed here, so it applies the catalog as it is now, not as it was shown."""
+    Recomputed here, so it applies the catalog as it is now, not as it was shown.
+    Changing metrics that experiments use needs `confirm_in_use`."""
     # Claim the plan first: a second apply (a double click, two tabs) finds it taken,
     # even when both run at once, and the whole apply rolls back with any error below.
     now = timezone.now()
@@ -342,6 +445,13 @@ def plan_apply(*, plan: MetricPlan, actor: User) -> SyncRun | None:
     computed = plan_compute(plan=plan)
     if computed.problem:
         raise PlanNotApplicable(computed.problem)
+    if computed.in_use and not confirm_in_use:
+        count = len(computed.in_use)
+        raise PlanNeedsConfirmation(
+            f"{count} metric{'s' if count != 1 else ''} of this plan "
+            f"{'are' if count != 1 else 'is'} used by experiments: confirm that you want "
+            "to change them, since results of running experiments may shift."
+        )
     to_sync = computed.actionable
     new = [row.mapping for row in to_sync if row.mapping.pk is None]
     changed = [row.mapping for row in to_sync if row.mapping.pk is not None]
@@ -370,6 +480,25 @@ class PlanNotApplicable(Exception):
 
 class PlanAlreadyApplied(PlanNotApplicable):
     """The plan was applied before; applying it again starts nothing."""
+
+
+class PlanNeedsConfirmation(PlanNotApplicable):
+    """The plan changes metrics experiments use, and the person has not confirmed it."""
+
+
+def plan_choose_by_hand(*, plan: MetricPlan, decisions: dict[int, str]) -> MetricPlan:
+    """Record, per event, whether to adopt a hand-made metric (`adopt:<key>`) or to
+    create ours alongside it (`alongside`); "" forgets a decision."""
+    choices = Choices.from_json(plan.choices)
+    chosen = dict(choices.by_hand)
+    for event_id, decision in decisions.items():
+        if decision:
+            chosen[event_id] = decision
+        else:
+            chosen.pop(event_id, None)
+    plan.choices = {**plan.choices, "by_hand": {str(k): v for k, v in sorted(chosen.items())}}
+    plan.save(update_fields=["choices"])
+    return plan
 
 
 def plan_create(*, actor: User, selection: dict[str, Any], choices: Choices) -> MetricPlan:

@@ -7,7 +7,7 @@ before anything is sent, shown with what will happen to each event, and applied 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -25,13 +25,19 @@ from django.views.decorators.http import require_POST
 
 from connector.connections.models import LaunchDarklyConnection
 from connector.connections.selectors import connection_of_workspace
-from connector.connections.services import client_for
+from connector.connections.services import (
+    ConnectionRefused,
+    client_for,
+    connection_register_randomization_unit,
+)
 from connector.inputs import ID_MAX, PAGE_MAX, whole_number, whole_number_or_none
 from connector.metrics.desired import MANAGED_TAG
-from connector.metrics.models import Analysis, MetricKind, MetricPlan
+from connector.metrics.models import Analysis, EventDefault, MetricKind, MetricPlan
 from connector.metrics.selectors import picker_events
 from connector.planner.forms import PickerFilterForm, PlanChoicesForm
 from connector.planner.plans import (
+    ADOPT_PREFIX,
+    ALONGSIDE,
     AUTO,
     Choices,
     PlanAction,
@@ -40,12 +46,15 @@ from connector.planner.plans import (
     PlanRow,
     is_duration,
     plan_apply,
+    plan_choose_by_hand,
     plan_compute,
     plan_create,
+    selected_events,
 )
 from connector.sources.models import SourceEvent, ValueKind
 from connector.sources.selectors import EventFilter
 from connector.sync.models import ItemStatus, SyncRun
+from connector.sync.remote import remote_refresh_for_events
 from connector.sync.selectors import run_progress
 from tenants.http import WorkspaceRequest
 from tenants.models import AuditAction, AuditEvent, Role
@@ -66,37 +75,83 @@ DEFAULT_UNITS = ["user"]
 # --- randomization units ---------------------------------------------------------------
 
 
-def _context_kinds_cache_key(connection: LaunchDarklyConnection) -> str:
-    return f"planner:context-kinds:{connection.pk}:{connection.project_key}"
+@dataclass(frozen=True)
+class UnitOffer:
+    """The randomization units a metric may use: LaunchDarkly accepts only those
+    registered in the project's experimentation settings (getExperimentationSettings),
+    and refuses others with 400 `Randomization unit "x" not found in project settings`.
+    `unregistered` are the project's other context kinds, which an admin may register."""
+
+    units: list[str]
+    default: str
+    unregistered: list[str] = field(default_factory=list)
+    note: str = ""
 
 
-def randomization_units() -> tuple[list[str], str]:
-    """The connected project's context kinds, and a note when they cannot be offered.
+def _units_cache_key(connection: LaunchDarklyConnection) -> str:
+    return f"planner:units:{connection.pk}:{connection.project_key}"
 
-    Cached per connection and project; any LaunchDarkly trouble falls back to `user`
-    with a note, because the picker must keep working without LaunchDarkly."""
+
+def randomization_units() -> UnitOffer:
+    """The connected project's registered units, its default one, and the context
+    kinds it could register. Cached per connection and project; any LaunchDarkly
+    trouble falls back to `user` with a note: the picker works without LaunchDarkly."""
     connection = connection_of_workspace()
     if connection is None or not connection.is_usable or not connection.project_key:
-        return DEFAULT_UNITS, (
-            "Connect LaunchDarkly and choose a project to offer its context kinds as "
-            "randomization units; until then only user is offered."
+        return UnitOffer(
+            DEFAULT_UNITS,
+            DEFAULT_UNITS[0],
+            note="Connect LaunchDarkly and choose a project to offer its randomization "
+            "units; until then only user is offered.",
         )
-    key = _context_kinds_cache_key(connection)
-    units = cache.get(key)
-    if units is None:
+    key = _units_cache_key(connection)
+    offer = cache.get(key)
+    if offer is None:
         try:
-            kinds = client_for(connection).list_context_kinds(connection.project_key)
+            client = client_for(connection)
+            settings = client.get_experimentation_settings(connection.project_key)
+            kinds = client.list_context_kinds(connection.project_key)
         except Exception:
-            log.warning("listing the context kinds of connection %s failed", connection.pk)
-            return DEFAULT_UNITS, (
-                "LaunchDarkly's context kinds could not be read just now, so only user is "
-                "offered. Reload the page to try again."
+            log.warning("reading the randomization units of connection %s failed", connection.pk)
+            return UnitOffer(
+                DEFAULT_UNITS,
+                DEFAULT_UNITS[0],
+                note="LaunchDarkly's randomization units could not be read just now, so only "
+                "user is offered. Reload the page to try again.",
             )
-        units = sorted(
-            {kind["key"] for kind in kinds if kind.get("key") and not kind.get("archived")}
-        ) or list(DEFAULT_UNITS)
-        cache.set(key, units, CONTEXT_KINDS_TTL_S)
-    return units, ""
+        offer = _unit_offer(settings, kinds)
+        cache.set(key, offer, CONTEXT_KINDS_TTL_S)
+    return offer
+
+
+def _unit_offer(settings: dict[str, Any], kinds: list[dict[str, Any]]) -> UnitOffer:
+    registered = [
+        unit
+        for unit in settings.get("randomizationUnits") or []
+        if isinstance(unit, dict) and unit.get("randomizationUnit") and not unit.get("_hidden")
+    ]
+    units = sorted({str(unit["randomizationUnit"]) for unit in registered})
+    default = next(
+        (str(u["randomizationUnit"]) for u in registered if u.get("default")),
+        units[0] if units else "",
+    )
+    others = sorted(
+        {str(kind["key"]) for kind in kinds if kind.get("key") and not kind.get("archived")}
+        - set(units)
+    )
+    if not units:
+        return UnitOffer(
+            DEFAULT_UNITS,
+            DEFAULT_UNITS[0],
+            unregistered=others,
+            note="The project has no randomization units in its experimentation settings; "
+            "register one below, or LaunchDarkly will refuse the metrics.",
+        )
+    return UnitOffer(units, default, unregistered=others)
+
+
+def forget_units(connection: LaunchDarklyConnection) -> None:
+    cache.delete(_units_cache_key(connection))
 
 
 # --- the picker ----------------------------------------------------------------------
@@ -109,7 +164,14 @@ def _event_filter(selection_filter: dict[str, Any]) -> tuple[EventFilter, bool |
 
 
 # The options under "More options": folded unless they hold an error or a change.
-MORE_OPTIONS = ("aggregation", "analysis", "percentile", "name_template", "description_template")
+MORE_OPTIONS = (
+    "aggregation",
+    "analysis",
+    "percentile",
+    "event_default",
+    "name_template",
+    "description_template",
+)
 VALUE_LABELS = dict(ValueKind.choices)
 
 
@@ -181,7 +243,7 @@ def _picker_page(
     filter_form: PickerFilterForm,
     page_number: Any,
     choices_form: PlanChoicesForm | None = None,
-    units_note: str = "",
+    offer: UnitOffer | None = None,
     checked: frozenset[int] = frozenset(),
     select_all: bool = False,
     status: int = 200,
@@ -191,9 +253,11 @@ def _picker_page(
     paginator = Paginator(events, filter_form.page_size())
     page = paginator.get_page(page_number)
     can_plan = request.membership.has_role(Role.ADMIN)
+    if can_plan and offer is None:
+        offer = randomization_units()
     if can_plan and choices_form is None:
-        units, units_note = randomization_units()
-        choices_form = PlanChoicesForm(units=units)
+        assert offer is not None
+        choices_form = PlanChoicesForm(units=offer.units, default_unit=offer.default)
     pairs = filter_form.query_pairs()
     rows = _picker_rows(list(page.object_list), choices_form, checked)
     return render(
@@ -213,7 +277,11 @@ def _picker_page(
             "more_options": [choices_form[name] for name in MORE_OPTIONS] if choices_form else [],
             "more_option_names": MORE_OPTIONS,
             "more_options_open": _more_options_open(choices_form),
-            "units_note": units_note,
+            "units_note": offer.note if offer else "",
+            "unregistered_units": offer.unregistered if offer else [],
+            "project_key": connection.project_key
+            if (connection := connection_of_workspace())
+            else "",
             # What the next "Review the plan" sends: the ticked rows of this page.
             "checked": checked,
             "selected_count": sum(row.checked for row in rows),
@@ -263,10 +331,46 @@ def _selection(
 
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
+def register_unit(request: WorkspaceRequest) -> HttpResponse:
+    """Register a context kind as a randomization unit of the connected project, only
+    with the admin's explicit consent: it changes LaunchDarkly for every experiment of
+    the project, not only for the connector."""
+    back = redirect("planner:picker", slug=request.workspace.slug)
+    connection = connection_of_workspace()
+    kind = request.POST.get("context_kind", "")
+    offer = randomization_units()
+    if connection is None or not connection.is_usable or kind not in offer.unregistered:
+        messages.error(request, "That context kind cannot be registered. Reload the page.")
+        return back
+    if request.POST.get("consent") != "1":
+        messages.error(
+            request,
+            f"Nothing was changed: tick the box to confirm that {kind} should become a "
+            "randomization unit of the project in LaunchDarkly.",
+        )
+        return back
+    try:
+        connection_register_randomization_unit(
+            actor=request.user, connection=connection, context_kind=kind
+        )
+    except ConnectionRefused as exc:
+        messages.error(request, str(exc))
+        return back
+    forget_units(connection)
+    messages.success(
+        request,
+        f"{kind} is now a randomization unit of project {connection.project_key} in "
+        "LaunchDarkly, and can be chosen for metrics.",
+    )
+    return back
+
+
+@require_POST
+@workspace_view(minimum_role=Role.ADMIN)
 def plan_new(request: WorkspaceRequest) -> HttpResponse:
     filter_form = PickerFilterForm(request.POST)
-    units, units_note = randomization_units()
-    form = PlanChoicesForm(request.POST, units=units)
+    offer = randomization_units()
+    form = PlanChoicesForm(request.POST, units=offer.units, default_unit=offer.default)
     raw_ids = request.POST.getlist("event")
     select_all = request.POST.get("select_all") == "all"
     valid = form.is_valid()
@@ -285,7 +389,7 @@ def plan_new(request: WorkspaceRequest) -> HttpResponse:
             filter_form=filter_form,
             page_number=_page(request.POST),
             choices_form=form,
-            units_note=units_note,
+            offer=offer,
             checked=checked,
             select_all=select_all,
             status=400,
@@ -308,6 +412,7 @@ class RowView:
     summary: str  # the few fields that matter, for the row's one line
     fields: list[tuple[str, str]]
     changes: list[tuple[str, str, str]]
+    by_hand_options: list[tuple[str, str]]
 
 
 @dataclass
@@ -324,8 +429,13 @@ class RowGroup:
 GROUP_NOTES = {
     PlanAction.CREATE: "New metrics, created in LaunchDarkly.",
     PlanAction.UPDATE: "Metrics the connector manages whose fields change.",
+    PlanAction.RESTORE: "Archived in LaunchDarkly: applying un-archives and updates them.",
     PlanAction.ADOPT: (
-        "LaunchDarkly has a metric with this key already: the connector manages it from now on."
+        "A metric that exists in LaunchDarkly already: the connector manages it from now on."
+    ),
+    PlanAction.BY_HAND: (
+        "A metric made by hand in LaunchDarkly measures the event: choose to adopt it or to "
+        "create ours alongside. Until you choose, nothing is sent for these."
     ),
     PlanAction.UNCHANGED: "Already in LaunchDarkly as chosen: nothing is sent for these.",
     PlanAction.BLOCKED: "Left out: each says why.",
@@ -354,6 +464,8 @@ def _row_view(row: PlanRow) -> RowView:
         fields.append(("Unit", _shown(body.get("unit"))))
         fields.append(("Aggregation", body["unitAggregationType"]))
         fields.append(("Analysis", _analysis(body)))
+        left_out = (body.get("eventDefault") or {}).get("disabled")
+        fields.append(("Units without events", "left out" if left_out else "count as 0"))
         summary = " · ".join(
             (_shown(body.get("unit")), body["unitAggregationType"], _analysis(body))
         )
@@ -369,7 +481,8 @@ def _row_view(row: PlanRow) -> RowView:
     changes = [
         (field, _shown(actual), _shown(desired)) for field, (desired, actual) in row.changes.items()
     ]
-    return RowView(row, MetricKind(row.mapping.kind).label, summary, fields, changes)
+    options = _by_hand_options(row) if row.action == PlanAction.BY_HAND else []
+    return RowView(row, MetricKind(row.mapping.kind).label, summary, fields, changes, options)
 
 
 def _groups(rows: list[RowView], counts: dict[str, int], action: str) -> list[RowGroup]:
@@ -403,6 +516,12 @@ def _choices_summary(choices: Choices) -> list[tuple[str, str]]:
         ("Aggregation (numeric)", choices.aggregation),
         ("Analysis (numeric)", analysis),
         ("Randomization units", _shown(choices.randomization_units)),
+        (
+            "Units without events (numeric)",
+            "fit each event"
+            if choices.event_default == AUTO
+            else EventDefault(choices.event_default).label,
+        ),
         ("Tags", tags),
         ("Name template", choices.name_template),
         ("Description template", choices.description_template or "—"),
@@ -460,11 +579,45 @@ def _applied_state(plan: MetricPlan) -> AppliedState | None:
     )
 
 
+REMOTE_REFRESH_TTL_S = 120
+
+
+def _refresh_remote(plan: MetricPlan) -> str:
+    """Before a plan is shown for applying, read LaunchDarkly's metrics on its events
+    (at most every REMOTE_REFRESH_TTL_S per plan): hand-made twins, archived metrics
+    and use must be as they are now. Returns a note when that was not possible."""
+    connection = connection_of_workspace()
+    if plan.applied_at is not None or connection is None or not connection.is_usable:
+        return ""
+    if not connection.project_key:
+        return ""
+    marker = f"planner:remote:{plan.pk}:{connection.pk}:{connection.project_key}"
+    if cache.get(marker):
+        return ""
+    keys = [event.key for event in selected_events(plan.selection)]
+    try:
+        note = remote_refresh_for_events(connection=connection, event_keys=keys)
+    except Exception:  # the plan must still be shown, from the last resync's snapshot
+        log.exception("refreshing LaunchDarkly's metrics for plan %s failed", plan.pk)
+        note = "LaunchDarkly could not be asked about these events just now."
+    if not note:
+        cache.set(marker, True, REMOTE_REFRESH_TTL_S)
+    return note
+
+
+def _by_hand_options(row: PlanRow) -> list[tuple[str, str]]:
+    options = [
+        (f"{ADOPT_PREFIX}{twin.key}", f"Adopt “{twin.name}” ({twin.key})") for twin in row.hand_made
+    ]
+    return [*options, (ALONGSIDE, "Create ours alongside it")]
+
+
 @workspace_view(minimum_role=Role.ADMIN)
 def plan_review(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
     plan = get_object_or_404(
         MetricPlan.objects.select_related("created_by", "sync_run__started_by"), pk=plan_id
     )
+    remote_note = _refresh_remote(plan)
     computed = plan_compute(plan=plan)
     action = request.GET.get("action", "")
     rows = computed.rows
@@ -490,7 +643,9 @@ def plan_review(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
                 (name, counts[name], f"#group-{name}" if one_page else f"?action={name}")
                 for name in PlanAction.ORDER
             ],
-            "actionable": sum(counts[a] for a in PlanAction.ORDER[:3]),
+            "actionable": sum(counts[a] for a in PlanAction.SENT),
+            "remote_note": remote_note,
+            "in_use": computed.in_use,
             "total": len(computed.rows),
             "action": action,
             "query": urlencode({"action": action}) if action else "",
@@ -503,6 +658,34 @@ def plan_review(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
             "selection_is_filter": "filter" in plan.selection,
         },
     )
+
+
+@require_POST
+@workspace_view(minimum_role=Role.ADMIN)
+def plan_choose_view(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
+    """The review's choices for events that hand-made metrics already measure."""
+    plan = get_object_or_404(MetricPlan.objects, pk=plan_id)
+    back = redirect("planner:plan", slug=request.workspace.slug, plan_id=plan.pk)
+    if plan.applied_at is not None:
+        messages.info(request, "This plan was applied already; its choices can no longer change.")
+        return back
+    decisions: dict[int, str] = {}
+    for name in request.POST:
+        if not name.startswith(BY_HAND_PREFIX):
+            continue
+        value = request.POST.get(name, "")
+        event_id = whole_number_or_none(name[len(BY_HAND_PREFIX) :], minimum=1, maximum=ID_MAX)
+        if event_id is None or not (value in ("", ALONGSIDE) or value.startswith(ADOPT_PREFIX)):
+            messages.error(request, "The choices are not valid. Reload the page and choose again.")
+            return back
+        decisions[event_id] = value[:200]
+    plan_choose_by_hand(plan=plan, decisions=decisions)
+    chosen = sum(bool(v) for v in decisions.values())
+    messages.success(request, f"Saved: {chosen} choice{'s' if chosen != 1 else ''}.")
+    return back
+
+
+BY_HAND_PREFIX = "by_hand_"
 
 
 def _after_apply_url(request: WorkspaceRequest, run_id: int | None) -> str:
@@ -520,7 +703,9 @@ def plan_apply_view(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
         messages.info(request, already.format(plan.applied_at))
         return redirect(_after_apply_url(request, plan.sync_run_id))
     try:
-        run = plan_apply(plan=plan, actor=request.user)
+        run = plan_apply(
+            plan=plan, actor=request.user, confirm_in_use=request.POST.get("confirm_in_use") == "1"
+        )
     except PlanAlreadyApplied:
         plan.refresh_from_db()
         messages.info(request, already.format(plan.applied_at))

@@ -9,7 +9,7 @@ from django.utils import timezone
 from connector.connections.models import AuthKind, LaunchDarklyConnection, Status
 from connector.metrics.models import MetricPlan
 from connector.planner.plans import Choices
-from connector.planner.views import _context_kinds_cache_key
+from connector.planner.views import UnitOffer, _units_cache_key
 from connector.sources.models import SourceEvent, ValueKind
 from tenants.scope import tenant_scope
 
@@ -53,7 +53,7 @@ def make_plan(workspace, user, *, ids=None, filter=None, **choices):
 
 def connect(workspace, *, project_key="default", units=("user", "organization", "device")):
     """A usable connection row, without LaunchDarkly: plans read it, nothing calls out
-    (the context kinds are put in the cache as if LaunchDarkly had answered)."""
+    (the randomization units are put in the cache as if LaunchDarkly had answered)."""
     with tenant_scope(workspace):
         connection = LaunchDarklyConnection(
             instance="commercial",
@@ -67,7 +67,7 @@ def connect(workspace, *, project_key="default", units=("user", "organization", 
         connection.set_tokens(access_token="api-00000000-0000-0000-0000-000000000000")
         connection.save()
     if units is not None:
-        cache.set(_context_kinds_cache_key(connection), list(units), 600)
+        cache.set(_units_cache_key(connection), UnitOffer(list(units), units[0]), 600)
     return connection
 
 

@@ -271,7 +271,9 @@ def test_review__shows_counts_and_each_action(client_of, admin, workspace, conne
     assert dict(response.context["counts"]) == {
         "create": 1,
         "update": 0,
+        "restore": 0,
         "adopt": 1,
+        "by hand": 0,
         "unchanged": 1,
         "blocked": 1,
     }
