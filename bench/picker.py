@@ -119,7 +119,7 @@ def main() -> None:
     from connector.connections.models import AuthKind, LaunchDarklyConnection, Status
     from connector.metrics.models import MetricMapping, MetricPlan
     from connector.planner.plans import PlanAction, plan_compute
-    from connector.planner.views import _context_kinds_cache_key
+    from connector.planner.views import UnitOffer, _units_cache_key, remote_marker
     from connector.sources.models import SourceEvent
     from connector.sources.services import api_key_create
     from tenants.models import Membership, Role, Tenant, User
@@ -144,8 +144,11 @@ def main() -> None:
         )
         connection.set_tokens(access_token="api-bench-0000000000000000000000")
         connection.save()
-    # As if LaunchDarkly had answered the context kinds: the figures are ours, not its.
-    cache.set(_context_kinds_cache_key(connection), ["device", "organization", "user"], 3600)
+    # As if LaunchDarkly had answered the randomization units (and, per plan below, its
+    # metrics on the plan's events): the figures are ours, not its.
+    cache.set(
+        _units_cache_key(connection), UnitOffer(["device", "organization", "user"], "user"), 3600
+    )
 
     api = Client()
     web = Client()
@@ -168,6 +171,7 @@ def main() -> None:
             plan = MetricPlan.objects.create(
                 created_by=user, selection={"ids": ids}, choices={"tags": ["bench"]}
             )
+        cache.set(remote_marker(plan, connection), True, 3600)
         return reverse("planner:plan", args=[tenant.slug, plan.pk])
 
     def page_queries(plan_url: str) -> dict[str, int]:

@@ -591,7 +591,7 @@ def _refresh_remote(plan: MetricPlan) -> str:
         return ""
     if not connection.project_key:
         return ""
-    marker = f"planner:remote:{plan.pk}:{connection.pk}:{connection.project_key}"
+    marker = remote_marker(plan, connection)
     if cache.get(marker):
         return ""
     keys = [event.key for event in selected_events(plan.selection)]
@@ -603,6 +603,11 @@ def _refresh_remote(plan: MetricPlan) -> str:
     if not note:
         cache.set(marker, True, REMOTE_REFRESH_TTL_S)
     return note
+
+
+def remote_marker(plan: MetricPlan, connection: LaunchDarklyConnection) -> str:
+    """Set while the plan's view of LaunchDarkly is fresh enough not to read again."""
+    return f"planner:remote:{plan.pk}:{connection.pk}:{connection.project_key}"
 
 
 def _by_hand_options(row: PlanRow) -> list[tuple[str, str]]:
