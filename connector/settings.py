@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "connector.sources",
     "connector.metrics",
     "connector.sync",
+    "connector.imports",
 ]
 if not PRODUCTION:
     # The fake LaunchDarkly of `make run` and the tests (`manage.py ldsandbox`); its
@@ -228,6 +229,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 24 * 60 * 60,
     },
     "purge-signin-counters": {"task": "tenants.signin_counters_purge", "schedule": 60 * 60},
+    "imports-sweep": {"task": "imports.sweep", "schedule": 15},
+    "imports-volumes": {"task": "imports.volumes", "schedule": 60 * 60},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -251,6 +254,11 @@ SYNC_MAX_INLINE_WAIT_S = env.float("SYNC_MAX_INLINE_WAIT_S", default=11.0)
 # Read timeout of the engine's LaunchDarkly calls: bounds how long a hung answer holds
 # a worker slot and a place in the workspace's window.
 SYNC_READ_TIMEOUT_S = env.float("SYNC_READ_TIMEOUT_S", default=20.0)
+
+# --- Event import -------------------------------------------------------------------------
+# A failed delivery (network, 5xx) waits a random time up to base * 2^attempts, capped.
+IMPORT_BACKOFF_BASE_S = env.float("IMPORT_BACKOFF_BASE_S", default=0.5)
+IMPORT_BACKOFF_CAP_S = env.float("IMPORT_BACKOFF_CAP_S", default=60.0)
 
 # --- LaunchDarkly ---------------------------------------------------------------------
 LAUNCHDARKLY_BASE_URL = env.str("LAUNCHDARKLY_BASE_URL", default="")

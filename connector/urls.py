@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
+# Adds `POST /api/v1/track` to the one /api/v1 (the catalog's API lives below imports
+# in the layers, so it cannot import it; the root URLconf may).
+import connector.imports.api  # noqa: F401
 from connector.observability import views as observability_views
 from connector.web import views as web_views
 
@@ -15,4 +18,5 @@ urlpatterns = [
     path("api/v1/", include("connector.sources.api_urls")),
     path("", include("connector.sources.urls")),
     path("", include("connector.planner.urls")),
+    path("", include("connector.imports.urls")),
 ]

@@ -130,6 +130,7 @@ class AuditAction(models.TextChoices):
     LAUNCHDARKLY_PROJECT_CHOSEN = "launchdarkly.project_chosen", "Project chosen"
     LAUNCHDARKLY_DISCONNECTED = "launchdarkly.disconnected", "LaunchDarkly disconnected"
     LAUNCHDARKLY_NEEDS_REAUTH = "launchdarkly.needs_reauth", "LaunchDarkly needs reconnecting"
+    IMPORT_TOKEN_SET = "launchdarkly.import_token_set", "Event import token set"
     LAUNCHDARKLY_UNIT_REGISTERED = (
         "launchdarkly.unit_registered",
         "Randomization unit registered in LaunchDarkly",

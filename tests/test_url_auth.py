@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tenants.models import Role
 from tests.factories import MembershipFactory, TenantFactory
+from tests.imports.factories import make_batch
 from tests.metrics.conftest import make_plan
 from tests.sources.factories import ApiKeyFactory, CatalogUploadFactory
 from tests.sync.factories import make_item, make_run
@@ -44,6 +45,10 @@ ROUTES = {
     "planner:plan": Route(role=Role.ADMIN),
     "planner:plan_apply": Route("post", Role.ADMIN),
     "planner:plan_choose": Route("post", Role.ADMIN),
+    "connections:import_token": Route("post", Role.ADMIN),
+    "imports:status": Route(),
+    "imports:settings": Route(role=Role.ADMIN),
+    "imports:replay": Route("post", Role.ADMIN),
     "planner:register_unit": Route("post", Role.ADMIN),
     "sources:upload": Route(role=Role.ADMIN),
     "sources:preview": Route(role=Role.ADMIN),
@@ -81,6 +86,7 @@ PUBLIC = {
     "api:events": "authenticated by a workspace API key; see tests/sources",
     "api:event": "authenticated by a workspace API key; see tests/sources",
     "api:events_archive": "authenticated by a workspace API key; see tests/sources",
+    "api:track": "authenticated by a workspace API key; see tests/imports",
 }
 
 # How to make, in a given workspace, the object a URL argument names.
@@ -91,6 +97,7 @@ OBJECT_BUILDERS = {
     "upload_id": lambda tenant: CatalogUploadFactory(tenant=tenant).pk,
     "run_id": lambda tenant: make_run(tenant).pk,
     "item_id": lambda tenant: make_item(tenant).pk,
+    "batch_id": lambda tenant: make_batch(tenant).pk,
 }
 MISSING_ID = 2_147_483_000
 

@@ -44,3 +44,15 @@ class ApiTokenForm(InstanceForm):
 
 class ProjectForm(forms.Form):
     project_key = forms.CharField(max_length=140)
+
+
+class ImportTokenForm(forms.Form):
+    token = forms.CharField(
+        label="Event import token",
+        required=False,
+        strip=True,
+        max_length=200,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        help_text="Optional: a dedicated API access token whose role allows importEventData, "
+        "as LaunchDarkly recommends for the metric event import. Empty removes it.",
+    )

@@ -49,6 +49,13 @@ class LaunchDarklyConnection(TenantOwnedModel):
     project_key = models.CharField(max_length=140, blank=True)
     project_name = models.CharField(max_length=200, blank=True)
 
+    # LaunchDarkly recommends a dedicated token allowing `importEventData` for the
+    # metric event import, and does not say OAuth tokens work there: a workspace may
+    # paste one beside its connection. Encrypted like the others.
+    import_token_encrypted = models.TextField(blank=True)
+    import_token_hint = models.CharField(max_length=4, blank=True)
+    import_token_grants = models.JSONField(default=list, blank=True)
+
     connected_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -110,6 +117,37 @@ class LaunchDarklyConnection(TenantOwnedModel):
 
     def refresh_token(self) -> str:
         return crypto.decrypt(self.refresh_token_encrypted) if self.refresh_token_encrypted else ""
+
+    def import_token(self) -> str:
+        return crypto.decrypt(self.import_token_encrypted) if self.import_token_encrypted else ""
+
+    @property
+    def import_access(self) -> tuple[bool | None, str]:
+        """Whether the token the event import uses may import (None: LaunchDarkly does
+        not say), and that in words for the connection page."""
+        if self.import_token_encrypted:
+            grants = [str(g) for g in self.import_token_grants or []]
+            allowed = "importEventData" in grants or (grants[:1] == ["writer"])
+            what = ", ".join(grants) or "unknown role"
+            return allowed, (
+                f"Events are imported with the pasted import token ending in "
+                f"…{self.import_token_hint} ({what})."
+                + ("" if allowed else " It does not allow importEventData.")
+            )
+        if self.auth_kind == AuthKind.OAUTH:
+            return None, (
+                "LaunchDarkly does not say that OAuth tokens may import events: paste a "
+                "dedicated token that allows importEventData to import them."
+            )
+        grants = [str(g) for g in self.scopes or []]
+        if "importEventData" in grants:
+            return True, "The connection's token allows importEventData."
+        if grants[:1] == ["writer"]:
+            return True, (
+                "The connection's token has the Writer role. LaunchDarkly recommends a "
+                "dedicated token that allows importEventData."
+            )
+        return False, "The connection's token does not allow importEventData."
 
     # --- state ---------------------------------------------------------------------
     @property

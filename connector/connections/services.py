@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from connector import crypto
 from connector.connections import signals
 from connector.connections.models import AuthKind, LaunchDarklyConnection, Status
 from connector.connections.selectors import connection_of_workspace
@@ -353,6 +354,55 @@ def connection_register_randomization_unit(
         action=AuditAction.LAUNCHDARKLY_UNIT_REGISTERED,
         target=f"{project}/{context_kind}",
     )
+
+
+@sensitive_variables("token")
+def connection_set_import_token(
+    *, actor: User, connection: LaunchDarklyConnection, token: str
+) -> LaunchDarklyConnection:
+    """Store a dedicated token for the metric event import (LaunchDarkly recommends
+    one allowing `importEventData`), after LaunchDarkly confirms it belongs to the
+    connected account; its role and actions are read from the token itself. An empty
+    token removes it (the connection's own token is used again)."""
+    token = token.strip()
+    if not token:
+        connection.import_token_encrypted = connection.import_token_hint = ""
+        connection.import_token_grants = []
+        connection.save(update_fields=[*IMPORT_TOKEN_FIELDS, "updated_at"])
+        audit_record(actor=actor, action=AuditAction.IMPORT_TOKEN_SET, target="removed")
+        return connection
+    if len(token) < 20 or any(ch.isspace() for ch in token):
+        raise ConnectionRefused("That does not look like a LaunchDarkly API access token.")
+    client = _client(instance=connection.instance, token=token, auth_kind=AuthKind.API_TOKEN)
+    try:
+        identity = client.get_caller_identity()
+        access = _api_token_access(client, identity)
+    except (errors.Unauthorized, errors.Forbidden) as exc:
+        raise ConnectionRefused(
+            "LaunchDarkly does not accept this token: it is unknown, revoked or expired."
+        ) from exc
+    except errors.LaunchDarklyError as exc:
+        raise ConnectionRefused(
+            "LaunchDarkly could not be asked about this token just now. Nothing was saved."
+        ) from exc
+    if identity.get("accountId") != connection.account_id:
+        raise ConnectionRefused(
+            "This token belongs to another LaunchDarkly account than the connection's."
+        )
+    connection.import_token_encrypted = crypto.encrypt(token)
+    connection.import_token_hint = token[-4:]
+    connection.import_token_grants = access.grants
+    connection.save(update_fields=[*IMPORT_TOKEN_FIELDS, "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.IMPORT_TOKEN_SET,
+        target=connection.account_id,
+        details={"token_hint": token[-4:], "grants": access.grants},
+    )
+    return connection
+
+
+IMPORT_TOKEN_FIELDS = ("import_token_encrypted", "import_token_hint", "import_token_grants")
 
 
 def connection_projects(*, connection: LaunchDarklyConnection) -> list[Project]:

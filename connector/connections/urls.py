@@ -11,4 +11,9 @@ urlpatterns = [
     path("w/<slug:slug>/settings/launchdarkly/token/", views.api_token, name="api_token"),
     path("w/<slug:slug>/settings/launchdarkly/project/", views.project, name="project"),
     path("w/<slug:slug>/settings/launchdarkly/disconnect/", views.disconnect, name="disconnect"),
+    path(
+        "w/<slug:slug>/settings/launchdarkly/import-token/",
+        views.import_token,
+        name="import_token",
+    ),
 ]

@@ -17,7 +17,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_POST
 
 from connector.connections import selectors, services
-from connector.connections.forms import ApiTokenForm, InstanceForm, ProjectForm
+from connector.connections.forms import ApiTokenForm, ImportTokenForm, InstanceForm, ProjectForm
 from connector.connections.models import Status
 from connector.launchdarkly import errors
 from connector.launchdarkly.oauth import new_pkce_pair, new_state
@@ -53,6 +53,7 @@ def _settings_page(
             "instance_form": chooser,
             "instance": instance,
             "token_form": token_form or ApiTokenForm(initial={"instance": instance}),
+            "import_token_form": ImportTokenForm(),
             "redirect_uri": services.oauth_redirect_uri(),
             "can_manage": request.membership.has_role(Role.ADMIN),
         },
@@ -194,6 +195,27 @@ def api_token(request: WorkspaceRequest) -> HttpResponse:
             _connected_message(request, change)
             return redirect("connections:project", slug=request.workspace.slug)
     return _settings_page(request, token_form=form, status=400)
+
+
+@sensitive_post_parameters("token")
+@require_POST
+@workspace_view(minimum_role=Role.ADMIN)
+def import_token(request: WorkspaceRequest) -> HttpResponse:
+    connection = selectors.connection_of_workspace()
+    if connection is None or not connection.is_usable:
+        messages.info(request, "Connect LaunchDarkly first.")
+        return redirect("connections:settings", slug=request.workspace.slug)
+    form = ImportTokenForm(request.POST)
+    if form.is_valid():
+        try:
+            services.connection_set_import_token(
+                actor=request.user, connection=connection, token=form.cleaned_data["token"]
+            )
+        except services.ConnectionRefused as exc:
+            messages.error(request, f"{exc} The import token was not changed.")
+        else:
+            messages.success(request, connection.import_access[1])
+    return redirect("connections:settings", slug=request.workspace.slug)
 
 
 def _needs_reauth(request: WorkspaceRequest, connection, exc: Exception) -> HttpResponse:

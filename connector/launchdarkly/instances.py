@@ -143,7 +143,8 @@ def ui_base_url(instance: str) -> str:
 def events_base_url(instance: str) -> str:
     """Where the metric event import API of `instance` lives."""
     events_url = get_instance(instance).events_url
-    return _override("LAUNCHDARKLY_EVENTS_URL") or events_url
+    # A stand-in for LaunchDarkly (the sandbox) serves both APIs on one host.
+    return _override("LAUNCHDARKLY_EVENTS_URL") or _override("LAUNCHDARKLY_BASE_URL") or events_url
 
 
 def _override(setting: str) -> str:

@@ -34,6 +34,9 @@ class SourceEvent(TenantOwnedModel):
         max_length=16, choices=ValueKind.choices, default=ValueKind.CONVERSION
     )
     unit = models.CharField(max_length=50, blank=True, help_text="For numeric events.")
+    # For numeric events: the occurrence property their value comes from, when an
+    # occurrence does not send `value` itself (an adapter's guess is only a default).
+    value_property = models.CharField(max_length=200, blank=True)
     first_seen = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     volume = models.BigIntegerField(default=0, help_text="Occurrences over the last 30 days.")

@@ -9,6 +9,7 @@ from urllib.parse import quote
 import jsonschema
 import pytest
 import schemathesis
+from django.core.cache import cache
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
@@ -23,6 +24,10 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.generation import GenerationMode
+
+from connector.connections.models import AuthKind, LaunchDarklyConnection, Status
+from connector.imports.ingest import context_kinds_cache_key, import_settings
+from tenants.scope import tenant_scope
 
 pytestmark = pytest.mark.django_db
 OPENAPI = "/api/v1/openapi.json"
@@ -60,6 +65,7 @@ def test_openapi__document__is_a_valid_openapi_31_document_of_every_api_route(do
         "/api/v1/events/{key}",
         "/api/v1/events:archive",
         "/api/v1/openapi.json",
+        "/api/v1/track",
     }
     # Every schema in it is itself valid JSON Schema.
     for name, schema in document["components"]["schemas"].items():
@@ -87,7 +93,26 @@ def test_openapi__document__valid_per_openapi_spec_validator_and_covers_every_ap
         assert document["paths"][path], f"{path} documents no operation"
 
 
-def test_openapi__every_operation__answers_as_documented(client, document, api, api_as):
+def ready_to_import(workspace):
+    """A usable connection row, a project and an environment, without LaunchDarkly:
+    its context kinds are cached as if it had answered."""
+    with tenant_scope(workspace):
+        connection = LaunchDarklyConnection(
+            instance="commercial",
+            auth_kind=AuthKind.API_TOKEN,
+            status=Status.ACTIVE,
+            account_id="acct",
+            project_key="default",
+        )
+        connection.set_tokens(access_token="api-00000000-0000-0000-0000-000000000000")
+        connection.save()
+        cache.set(context_kinds_cache_key(connection), ["user"], 600)
+        row = import_settings()
+        row.environments = ["production"]
+        row.save()
+
+
+def test_openapi__every_operation__answers_as_documented(client, document, api, api_as, workspace):
     checked = set()
 
     def check(response, path, method):
@@ -120,6 +145,17 @@ def test_openapi__every_operation__answers_as_documented(client, document, api, 
     check(api.post(archive, {"keys": "plain"}), archive, "post")
     check(api.post(archive, {"keys": ["k"] * 1001}), archive, "post")
     check(api_as(None).post(archive, {"keys": ["plain"]}), archive, "post")
+    track = "/api/v1/track"
+    occurrences = {
+        "occurrences": [{"event": "a/b: c", "contexts": {"user": "u"}, "value": 3}, {"event": 1}]
+    }
+    check(api.post(track, occurrences), track, "post")  # 409: nothing to import into yet
+    ready_to_import(workspace)
+    body = check(api.post(track, occurrences), track, "post")
+    assert [r["status"] for r in body["results"]] == ["not_mapped", "refused"]
+    check(api.post(track, b"nope", raw=True), track, "post")
+    check(api.post(track, {"occurrences": [{"event": "x"}] * 1001}), track, "post")
+    check(api_as(None).post(track, occurrences), track, "post")
     assert json.loads(client.get(OPENAPI).content) == document
     checked.add((OPENAPI, "get", 200))
 
@@ -143,7 +179,8 @@ def wsgi_app():
     request_finished.connect(close_old_connections)
 
 
-def test_openapi__schemathesis__no_server_error_and_answers_conform(raw_key, wsgi_app):
+def test_openapi__schemathesis__no_server_error_and_answers_conform(raw_key, wsgi_app, workspace):
+    ready_to_import(workspace)
     schema = schemathesis.openapi.from_wsgi(OPENAPI, wsgi_app)
     headers = {"Authorization": f"Bearer {raw_key}"}
     checks = [
@@ -159,7 +196,7 @@ def test_openapi__schemathesis__no_server_error_and_answers_conform(raw_key, wsg
     # get no 5xx and only documented, conforming answers.
 
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 4
+    assert len(operations) == 5
     statuses: dict[str, set[int]] = {}
     for operation, mode in itertools.product(operations, GenerationMode):
 

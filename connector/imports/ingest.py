@@ -1,0 +1,395 @@
+"""Ingest: a batch of occurrences checked item by item, the good ones stored durably
+before the answer, and every one counted.
+
+The checks are ours because LaunchDarkly's import has none worth the name: it answers
+202 and silently drops what it cannot use. So every reason LaunchDarkly would drop an
+occurrence (an unknown event, a context kind the project lacks, a missing key, a value
+that is not a number for a numeric metric, a timestamp in the future, one too old to
+count) is refused here, per item, with the field and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection as db
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from connector.connections.models import LaunchDarklyConnection
+from connector.connections.selectors import connection_of_workspace
+from connector.connections.services import client_for
+from connector.imports.models import ImportCount, ImportSettings, Occurrence, UnknownEvents
+from connector.metrics.models import MappingStatus, MetricMapping
+from connector.sources.models import SourceEvent, ValueKind
+from connector.sources.validation import is_storable
+from tenants.scope import current_tenant
+
+MAX_BATCH = 1000
+# Clocks disagree a little; more than this in the future is a wrong timestamp.
+FUTURE_SKEW_MS = 5 * 60 * 1000
+KEY_MAX_LENGTH = 200
+CONTEXT_KEY_MAX_LENGTH = 1024
+CONTEXT_KINDS_TTL_S = 10 * 60
+# The source product sends a catalog key; "last seen" is kept to the minute.
+LAST_SEEN_PRECISION_S = 60
+
+ACCEPTED, REFUSED, NOT_MAPPED, COUNTED = "accepted", "refused", "not_mapped", "counted"
+
+
+@dataclass
+class ItemResult:
+    index: int
+    status: str
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "status": self.status, "errors": self.errors}
+
+
+@dataclass
+class IngestReport:
+    results: list[ItemResult]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(r.status for r in self.results)
+        return {status: counted.get(status, 0) for status in (ACCEPTED, REFUSED, NOT_MAPPED)} | (
+            {COUNTED: counted[COUNTED]} if counted.get(COUNTED) else {}
+        )
+
+
+class Refused(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.reason = field, reason
+
+
+@dataclass(frozen=True)
+class Catalogued:
+    key: str
+    numeric: bool
+    value_property: str
+    removed: bool
+
+
+@dataclass
+class Context:
+    """What checking one batch needs, read once per batch."""
+
+    settings: ImportSettings
+    now_ms: int
+    kinds: frozenset[str] | None  # None: LaunchDarkly could not be asked
+    catalog: dict[str, Catalogued]
+    mapped: frozenset[str]  # event keys with a metric that exists in LaunchDarkly
+
+
+def import_settings() -> ImportSettings:
+    row = ImportSettings.objects.first()
+    if row is None:
+        row, _ = ImportSettings.objects.get_or_create(tenant=current_tenant())
+    return row
+
+
+def context_kinds_cache_key(connection: LaunchDarklyConnection) -> str:
+    return f"imports:kinds:{connection.pk}:{connection.project_key}"
+
+
+def project_context_kinds(connection: LaunchDarklyConnection | None) -> frozenset[str] | None:
+    """The connected project's context kinds (getContextKindsByProjectKey), cached;
+    None when there is no project or LaunchDarkly cannot be asked just now."""
+    if connection is None or not connection.is_usable or not connection.project_key:
+        return None
+    key = context_kinds_cache_key(connection)
+    kinds = cache.get(key)
+    if kinds is None:
+        try:
+            listed = client_for(connection).list_context_kinds(connection.project_key)
+        except Exception:  # the check falls back to "any kind": LaunchDarkly decides
+            return None
+        kinds = sorted(str(k["key"]) for k in listed if k.get("key") and not k.get("archived"))
+        cache.set(key, kinds, CONTEXT_KINDS_TTL_S)
+    return frozenset(kinds)
+
+
+def _context(items: list[Any]) -> Context:
+    keys = {
+        item["event"] for item in items if isinstance(item, dict) and _usable_key(item.get("event"))
+    }
+    connection = connection_of_workspace()
+    catalog = {
+        key: Catalogued(key, kind == ValueKind.NUMERIC, prop, removed is not None)
+        for key, kind, prop, removed in SourceEvent.objects.filter(key__in=keys).values_list(
+            "key", "value_kind", "value_property", "removed_at"
+        )
+    }
+    project = connection.project_key if connection else ""
+    mapped = frozenset(
+        MetricMapping.objects.filter(project_key=project, managed=True, source_event__key__in=keys)
+        .exclude(Q(status=MappingStatus.DELETED) | Q(applied_hash=""))
+        .values_list("source_event__key", flat=True)
+    )
+    return Context(
+        settings=import_settings(),
+        now_ms=int(time.time() * 1000),
+        kinds=project_context_kinds(connection),
+        catalog=catalog,
+        mapped=mapped,
+    )
+
+
+def _timestamp_ms(raw: Any, ctx: Context) -> int:
+    if raw is None:
+        return ctx.now_ms
+    if isinstance(raw, bool):
+        raise Refused("timestamp", "must be unix milliseconds or an ISO 8601 date-time")
+    if isinstance(raw, int | float):
+        if not math.isfinite(raw) or raw <= 0:
+            raise Refused("timestamp", "must be a positive number of unix milliseconds")
+        at = int(raw)
+    elif isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise Refused("timestamp", "is not an ISO 8601 date-time") from None
+        if parsed.tzinfo is None:
+            raise Refused("timestamp", "needs a time zone (Z or +hh:mm)")
+        at = int(parsed.timestamp() * 1000)
+    else:
+        raise Refused("timestamp", "must be unix milliseconds or an ISO 8601 date-time")
+    if at > ctx.now_ms + FUTURE_SKEW_MS:
+        raise Refused("timestamp", "is in the future (more than 5 minutes ahead)")
+    oldest = ctx.now_ms - ctx.settings.max_age_hours * 3600 * 1000
+    if at < oldest:
+        raise Refused(
+            "timestamp",
+            f"is older than {ctx.settings.max_age_hours} hours: LaunchDarkly counts an "
+            "event only if it arrives while an experiment iteration runs",
+        )
+    return at
+
+
+def _context_keys(raw: Any, ctx: Context) -> dict[str, str]:
+    if not isinstance(raw, dict) or not raw:
+        raise Refused("contexts", 'must map identities to keys, e.g. {"user_id": "u-1"}')
+    identity_map = ctx.settings.identity_map or {}
+    keys: dict[str, str] = {}
+    for name, value in raw.items():
+        name = str(name)
+        kind = str(identity_map.get(name, name))
+        if not isinstance(value, str) or not value:
+            raise Refused(f"contexts.{name}", "must be a non-empty string key")
+        if len(value) > CONTEXT_KEY_MAX_LENGTH:
+            raise Refused(f"contexts.{name}", f"is longer than {CONTEXT_KEY_MAX_LENGTH}")
+        if not (is_storable(value) and is_storable(name)):
+            raise Refused("contexts", "holds a NUL character or a lone surrogate")
+        if ctx.kinds is not None and kind not in ctx.kinds:
+            mapped_from = f" ({name} is mapped to {kind})" if kind != name else ""
+            raise Refused(
+                f"contexts.{name}",
+                f"{kind} is not a context kind of the LaunchDarkly project{mapped_from}; "
+                f"it has {', '.join(sorted(ctx.kinds)) or 'none'}. Map this identity "
+                "in the event import settings.",
+            )
+        if kind in keys:
+            raise Refused(f"contexts.{name}", f"a second key for context kind {kind}")
+        keys[kind] = value
+    return keys
+
+
+def _value(item: dict[str, Any], event: Catalogued | None) -> float | None:
+    raw = item.get("value")
+    source = "value"
+    if raw is None and event is not None and event.value_property:
+        properties = item.get("properties")
+        if isinstance(properties, dict):
+            raw, source = properties.get(event.value_property), f"properties.{event.value_property}"
+    if raw is None:
+        if event is not None and event.numeric:
+            where = (
+                f"value (or properties.{event.value_property})"
+                if event.value_property
+                else ("value")
+            )
+            raise Refused(where, "is required: the event is numeric")
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise Refused(source, "must be a number")
+    return raw
+
+
+def _check(index: int, item: Any, ctx: Context) -> tuple[ItemResult, Occurrence | None]:
+    """One item's result, and the occurrence to store when it is accepted."""
+    try:
+        if not isinstance(item, dict):
+            raise Refused("item", "must be an object")
+        key = item.get("event")
+        if not isinstance(key, str) or not key:
+            raise Refused("event", "must be a non-empty string, the event's key")
+        if len(key) > KEY_MAX_LENGTH:
+            raise Refused("event", f"is longer than {KEY_MAX_LENGTH} characters")
+        if not is_storable(key):
+            raise Refused("event", "holds a NUL character or a lone surrogate")
+        event = ctx.catalog.get(key)
+        properties = item.get("properties")
+        if properties is not None and not isinstance(properties, dict):
+            raise Refused("properties", "must be an object of flat values")
+        at = _timestamp_ms(item.get("timestamp"), ctx)
+        contexts = _context_keys(item.get("contexts"), ctx)
+        value = _value(item, event)
+        if event is None or event.removed:
+            if ctx.settings.unknown_events == UnknownEvents.COUNT:
+                return ItemResult(index, COUNTED), None
+            why = "was removed at the source" if event else "is not in the workspace's catalog"
+            raise Refused("event", f"{why}; add it to the catalog first")
+    except Refused as refused:
+        return ItemResult(
+            index, REFUSED, [{"field": refused.field, "reason": refused.reason}]
+        ), None
+    if key not in ctx.mapped:
+        # Nothing in LaunchDarkly would count it: no metric measures this event yet.
+        return ItemResult(index, NOT_MAPPED), None
+    body: dict[str, Any] = {
+        "kind": "custom",
+        "key": key,
+        "creationDate": at,
+        "contextKeys": contexts,
+    }
+    if value is not None:
+        body["metricValue"] = value
+    occurrence = Occurrence(
+        tenant_id=current_tenant().pk,
+        event_key=key,
+        occurred_at_ms=at,
+        received_at_ms=ctx.now_ms,
+        body=json.dumps(body, separators=(",", ":")),
+    )
+    return ItemResult(index, ACCEPTED), occurrence
+
+
+def occurrences_ingest(*, items: list[Any]) -> IngestReport:
+    """Check every item, store the accepted ones, count them all; returns one result
+    per item, in order. Stored and counted in one transaction: the caller answers only
+    after it commits, so an acknowledged occurrence is never lost."""
+    ctx = _context(items)
+    results: list[ItemResult] = []
+    accepted: list[Occurrence] = []
+    tally: Counter[tuple[str, str]] = Counter()
+    for index, item in enumerate(items):
+        result, occurrence = _check(index, item, ctx)
+        results.append(result)
+        raw_key = item.get("event") if isinstance(item, dict) else None
+        key = raw_key if isinstance(raw_key, str) and _usable_key(raw_key) else ""
+        tally[(key, result.status)] += 1
+        if occurrence is not None:
+            accepted.append(occurrence)
+    with transaction.atomic():
+        if accepted:
+            Occurrence.objects.bulk_create(accepted, batch_size=1000)
+        counts_add(
+            hour=_hour(ctx.now_ms),
+            environment_key="",
+            rows=_received_rows(tally),
+        )
+        _touch_last_seen(accepted)
+    if accepted:
+        # delivery imports this module; the wake is only needed here, after commit.
+        from connector.imports.delivery import wake_delivery
+
+        environments = list(ctx.settings.environments or [])
+        tenant_id = current_tenant().pk
+        transaction.on_commit(lambda: wake_delivery(tenant_id, environments))
+    return IngestReport(results)
+
+
+def _usable_key(key: Any) -> bool:
+    return isinstance(key, str) and 0 < len(key) <= KEY_MAX_LENGTH and is_storable(key)
+
+
+def _hour(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms // 3_600_000 * 3600, tz=UTC)
+
+
+def _received_rows(tally: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    rows: dict[str, dict[str, int]] = {}
+    column = {ACCEPTED: "received", COUNTED: "received", REFUSED: "refused"}
+    for (key, status), count in tally.items():
+        row = rows.setdefault(key, {})
+        if status == NOT_MAPPED:
+            row["received"] = row.get("received", 0) + count
+            row["not_mapped"] = row.get("not_mapped", 0) + count
+        else:
+            name = column[status]
+            row[name] = row.get(name, 0) + count
+    return rows
+
+
+COUNT_COLUMNS = ("received", "refused", "not_mapped", "delivered", "dead")
+
+
+def counts_add(*, hour: datetime, environment_key: str, rows: dict[str, dict[str, int]]) -> None:
+    """Add to the hour's counts per event key, in one statement: an upsert that adds
+    (ON CONFLICT ... DO UPDATE), which PostgreSQL and SQLite both understand, so
+    concurrent requests never lose a count."""
+    if not rows:
+        return
+    table = "imports_importcount"
+    tenant_id = current_tenant().pk
+    columns = ", ".join(COUNT_COLUMNS)
+    row = "(" + ", ".join(["%s"] * (4 + len(COUNT_COLUMNS))) + ")"
+    params: list[Any] = []
+    for key, counts in sorted(rows.items()):  # one order: concurrent upserts never deadlock
+        params += [tenant_id, hour, environment_key, key]
+        params += [counts.get(name, 0) for name in COUNT_COLUMNS]
+    updates = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in COUNT_COLUMNS)
+    # Only our own table and column names are formatted in; every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} (tenant_id, hour, environment_key, event_key, {columns}) "  # noqa: S608
+        f"VALUES {', '.join([row] * len(rows))} "
+        f"ON CONFLICT (tenant_id, hour, environment_key, event_key) DO UPDATE SET {updates}"
+    )
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _touch_last_seen(accepted: Iterable[Occurrence]) -> None:
+    """The picker's "last seen" from real occurrences, written at most once a minute
+    per event (a busy event would otherwise cost a write per batch)."""
+    latest: dict[str, int] = {}
+    for occurrence in accepted:
+        latest[occurrence.event_key] = max(
+            latest.get(occurrence.event_key, 0), occurrence.occurred_at_ms
+        )
+    tenant_id = current_tenant().pk
+    for key, at_ms in latest.items():
+        if not cache.add(f"imports:seen:{tenant_id}:{key}", 1, LAST_SEEN_PRECISION_S):
+            continue
+        at = datetime.fromtimestamp(at_ms / 1000, tz=UTC)
+        SourceEvent.objects.filter(key=key).filter(
+            Q(last_seen__isnull=True) | Q(last_seen__lt=at)
+        ).update(last_seen=at)
+        SourceEvent.objects.filter(key=key, first_seen__isnull=True).update(first_seen=at)
+
+
+def volumes_refresh() -> int:
+    """The picker's "volume (30 d)": received occurrences over 30 days, per event."""
+    since = timezone.now() - timedelta(days=30)
+    totals = dict(
+        ImportCount.objects.filter(hour__gte=since, environment_key="")
+        .values("event_key")
+        .annotate(total=Sum("received"))
+        .values_list("event_key", "total")
+    )
+    changed = 0
+    for key, total in totals.items():
+        changed += SourceEvent.objects.filter(key=key).exclude(volume=total).update(volume=total)
+    return changed
