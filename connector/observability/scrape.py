@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Count, F, Min, Q
+from django.db.models import Count, F, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -21,6 +21,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from connector.imports import selectors as import_selectors
+from connector.imports.models import BatchStatus, ImportBatch, ImportCount, ImportSettings
 from connector.observability import totals
 from connector.observability.prometheus import (
     HISTOGRAMS,
@@ -33,6 +35,7 @@ from connector.observability.prometheus import (
 )
 from connector.observability.totals import series
 from connector.sync.models import ACTIVE_STATUSES, READY_STATUSES, ItemStatus, SyncItem
+from tenants.scope import tenant_scope
 
 
 class ConnectorCollector(Collector):
@@ -63,6 +66,7 @@ class ConnectorCollector(Collector):
             recorded.get(SYNC_ITEMS, {}),
         )
         yield from _queue_gauges()
+        yield from _import_families()
 
 
 def _counter(name, documentation, labels, values) -> CounterMetricFamily:
@@ -133,6 +137,90 @@ def _queue_gauges() -> Iterator[Metric]:
         since: datetime = row["since"]
         age.add_metric([row["tenant__slug"]], max((now - since).total_seconds(), 0.0))
     yield age
+
+
+IMPORT_OCCURRENCES = "connector_import_occurrences"
+IMPORT_PENDING = "connector_import_pending"
+IMPORT_DEAD_BATCHES = "connector_import_dead_batches"
+IMPORT_DELAY = "connector_import_delivery_delay_seconds"
+IMPORT_STOPPED = "connector_import_stopped_events"
+
+
+def _import_families() -> Iterator[Metric]:
+    """The event import's figures, as its status page shows them: counts since the
+    start (monotonic: the hourly counts are never deleted), what is pending and dead
+    per environment, and the delay to delivery over the last hour (an upper bound, the
+    bucket's), per workspace."""
+    occurrences = CounterMetricFamily(
+        IMPORT_OCCURRENCES,
+        "Occurrences by workspace, environment (empty for what is counted once) and "
+        "outcome: received, refused, not_mapped, delivered, dead",
+        labels=("workspace", "environment", "outcome"),
+    )
+    sums = (
+        ImportCount.objects.unscoped()
+        .values("tenant__slug", "environment_key")
+        .annotate(
+            **{
+                name: Sum(name)
+                for name in ("received", "refused", "not_mapped", "delivered", "dead")
+            }
+        )
+        .order_by("tenant__slug", "environment_key")
+    )
+    for row in sums:
+        counted = (
+            ("delivered", "dead")
+            if row["environment_key"]
+            else (
+                "received",
+                "refused",
+                "not_mapped",
+            )
+        )
+        for outcome in counted:
+            occurrences.add_metric(
+                [row["tenant__slug"], row["environment_key"], outcome], row[outcome] or 0
+            )
+    yield occurrences
+
+    pending = GaugeMetricFamily(
+        IMPORT_PENDING,
+        "Accepted occurrences not yet delivered",
+        labels=("workspace", "environment"),
+    )
+    dead = GaugeMetricFamily(
+        IMPORT_DEAD_BATCHES, "Dead-letter batches", labels=("workspace", "environment")
+    )
+    delay = GaugeMetricFamily(
+        IMPORT_DELAY,
+        "Receipt-to-delivery delay over the last hour, by quantile (bucket upper bound)",
+        labels=("workspace", "environment", "quantile"),
+    )
+    stopped = GaugeMetricFamily(
+        IMPORT_STOPPED,
+        "Events that arrived during the last week but not in the last hours",
+        labels=("workspace",),
+    )
+    for settings_row in ImportSettings.objects.unscoped().select_related("tenant"):
+        tenant = settings_row.tenant
+        with tenant_scope(tenant):
+            figures = import_selectors.import_figures(window=timedelta(hours=1))
+            dead_by_env = dict(
+                ImportBatch.objects.filter(status=BatchStatus.DEAD)
+                .values("environment_key")
+                .annotate(n=Count("pk"))
+                .values_list("environment_key", "n")
+            )
+            stopped.add_metric([tenant.slug], len(import_selectors.stopped_events()))
+        for environment, env_figures in figures.by_environment.items():
+            labels = [tenant.slug, environment]
+            pending.add_metric(labels, env_figures.pending)
+            dead.add_metric(labels, dead_by_env.get(environment, 0))
+            for quantile, value in (("0.5", env_figures.p50_ms), ("0.99", env_figures.p99_ms)):
+                if value is not None:
+                    delay.add_metric([*labels, quantile], value / 1000)
+    yield from (pending, dead, delay, stopped)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -175,3 +175,33 @@ def test_settings__identities_and_environments_saved_bad_kind_refused(importing,
     assert row.environments == ["production", "test"]
     assert row.identity_map == {"uid": "user", "acct": "organization"}
     assert row.max_age_hours == 12
+
+
+@pytest.mark.django_db
+def test_prometheus__import_figures_move_with_a_delivery(importing, workspace, settings):
+    settings.METRICS_TOKEN = "scrape-token-" + "x" * 20
+
+    def scrape():
+        response = importing.client.get(
+            "/metrics", headers={"Authorization": f"Bearer {settings.METRICS_TOKEN}"}
+        )
+        assert response.status_code == 200
+        return response.content.decode()
+
+    importing.track([occurrence("signup"), occurrence("page_view"), {"event": ""}])
+    before = scrape()
+    drain_all(workspace)
+    after = scrape()
+
+    slug = workspace.slug
+    received = f'connector_import_occurrences_total{{environment="",outcome="received",workspace="{slug}"}} 2.0'
+    refused = f'connector_import_occurrences_total{{environment="",outcome="refused",workspace="{slug}"}} 1.0'
+    assert received in before and refused in before
+    assert f'connector_import_pending{{environment="production",workspace="{slug}"}} 1.0' in before
+    delivered = (
+        f'connector_import_occurrences_total{{environment="production",outcome="delivered",'
+        f'workspace="{slug}"}} 1.0'
+    )
+    assert delivered not in before and delivered in after
+    assert f'connector_import_pending{{environment="production",workspace="{slug}"}} 0.0' in after
+    assert "connector_import_delivery_delay_seconds{" in after
