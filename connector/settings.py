@@ -259,6 +259,11 @@ SYNC_READ_TIMEOUT_S = env.float("SYNC_READ_TIMEOUT_S", default=20.0)
 # A failed delivery (network, 5xx) waits a random time up to base * 2^attempts, capped.
 IMPORT_BACKOFF_BASE_S = env.float("IMPORT_BACKOFF_BASE_S", default=0.5)
 IMPORT_BACKOFF_CAP_S = env.float("IMPORT_BACKOFF_CAP_S", default=60.0)
+# Occurrences per delivered batch (LaunchDarkly's 10 MB cap is kept by size as well).
+IMPORT_BATCH_EVENTS = env.int("IMPORT_BATCH_EVENTS", default=5000)
+# A drain hands over to a fresh task after this long, so one busy environment never
+# holds a worker and other workspaces' drains get their turn.
+IMPORT_DRAIN_SLICE_S = env.float("IMPORT_DRAIN_SLICE_S", default=20.0)
 
 # --- LaunchDarkly ---------------------------------------------------------------------
 LAUNCHDARKLY_BASE_URL = env.str("LAUNCHDARKLY_BASE_URL", default="")

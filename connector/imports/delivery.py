@@ -57,10 +57,6 @@ log = logging.getLogger(__name__)
 ROUTE = "POST /v2/event-data-import/{projectKey}/{environmentKey}"
 # LaunchDarkly: at most 10 MB per request. Bodies are cut well below it, uncompressed.
 MAX_BATCH_BYTES = 8 * 1000 * 1000
-MAX_BATCH_EVENTS = 5000
-# A drain hands over to a fresh task after this long, so one busy environment never
-# holds a worker, and other workspaces' drains get their turn.
-DRAIN_SLICE_S = 20.0
 DEAD_AFTER_ATTEMPTS = 12
 CANNOT_IMPORT = (
     "This token cannot import events: LaunchDarkly answered 401. Paste an import token "
@@ -102,7 +98,10 @@ def drain(environment: str) -> DrainReport:
     tenant = current_tenant()
     report = DrainReport()
     try:
-        with shared_lock(f"imports:drain:{tenant.pk}:{environment}", timeout=120, wait=0.5):
+        # The lock outlives a drain's slice plus one send (a worker killed while holding
+        # it blocks the environment no longer than that).
+        hold = settings.IMPORT_DRAIN_SLICE_S + settings.SYNC_READ_TIMEOUT_S + 5
+        with shared_lock(f"imports:drain:{tenant.pk}:{environment}", timeout=hold, wait=0.5):
             _drain_locked(environment, report)
     except LockTimeout:
         report.more = True  # another worker drains it; look again a little later
@@ -117,7 +116,7 @@ def _drain_locked(environment: str, report: DrainReport) -> None:
         return
     started = time.monotonic()
     while True:
-        if time.monotonic() - started > DRAIN_SLICE_S:
+        if time.monotonic() - started > settings.IMPORT_DRAIN_SLICE_S:
             report.more = True
             return
         batch = _due_batch(environment) or batch_cut(environment, connection.project_key)
@@ -169,7 +168,7 @@ def batch_cut(environment: str, project_key: str) -> ImportBatch | None:
         rows = list(
             Occurrence.objects.filter(id__gt=cursor.batched_through_id)
             .order_by("id")
-            .values_list("id", "body")[:MAX_BATCH_EVENTS]
+            .values_list("id", "body")[: settings.IMPORT_BATCH_EVENTS]
         )
         if not rows:
             return None

@@ -393,3 +393,10 @@ def volumes_refresh() -> int:
     for key, total in totals.items():
         changed += SourceEvent.objects.filter(key=key).exclude(volume=total).update(volume=total)
     return changed
+
+
+def occurrences_check(*, items: list[Any]) -> list[ItemResult]:
+    """What `occurrences_ingest` would answer for these items, storing and counting
+    nothing: the preview of an uploaded file of occurrences."""
+    ctx = _context(items)
+    return [_check(index, item, ctx)[0] for index, item in enumerate(items)]

@@ -63,19 +63,18 @@ def test_faults_during_delivery__every_occurrence_delivered_exactly_once(
         routes=delivery_route,
         slow_ms=1500,
     )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(delivery, "MAX_BATCH_EVENTS", 40)  # many batches, many faults
-        accepted = 0
-        for start in range(0, 400, 100):
-            answer = importing.track(
-                [occurrence("signup", f"u-{i}") for i in range(start, start + 100)]
-            )
-            accepted += answer.json()["counts"]["accepted"]
-        for _ in range(200):
-            drain_all(workspace)
-            if all(b.status == BatchStatus.DELIVERED for b in batches(workspace)):
-                break
-            time.sleep(0.05)
+    settings.IMPORT_BATCH_EVENTS = 40  # many batches, many faults
+    accepted = 0
+    for start in range(0, 400, 100):
+        answer = importing.track(
+            [occurrence("signup", f"u-{i}") for i in range(start, start + 100)]
+        )
+        accepted += answer.json()["counts"]["accepted"]
+    for _ in range(200):
+        drain_all(workspace)
+        if all(b.status == BatchStatus.DELIVERED for b in batches(workspace)):
+            break
+        time.sleep(0.05)
     importing.ld.set_faults(rate=0)
 
     assert accepted == 400
@@ -194,8 +193,9 @@ def test_prometheus__import_figures_move_with_a_delivery(importing, workspace, s
     after = scrape()
 
     slug = workspace.slug
-    received = f'connector_import_occurrences_total{{environment="",outcome="received",workspace="{slug}"}} 2.0'
-    refused = f'connector_import_occurrences_total{{environment="",outcome="refused",workspace="{slug}"}} 1.0'
+    family = "connector_import_occurrences_total"
+    received = f'{family}{{environment="",outcome="received",workspace="{slug}"}} 2.0'
+    refused = f'{family}{{environment="",outcome="refused",workspace="{slug}"}} 1.0'
     assert received in before and refused in before
     assert f'connector_import_pending{{environment="production",workspace="{slug}"}} 1.0' in before
     delivered = (
