@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tenants.models import Role
 from tests.factories import MembershipFactory, TenantFactory
-from tests.imports.factories import make_batch
+from tests.imports.factories import make_batch, make_occurrence_upload
 from tests.metrics.conftest import make_plan
 from tests.sources.factories import ApiKeyFactory, CatalogUploadFactory
 from tests.sync.factories import make_item, make_run
@@ -49,6 +49,9 @@ ROUTES = {
     "imports:status": Route(),
     "imports:settings": Route(role=Role.ADMIN),
     "imports:replay": Route("post", Role.ADMIN),
+    "imports:upload": Route(role=Role.ADMIN),
+    "imports:upload_preview": Route(role=Role.ADMIN),
+    "imports:upload_apply": Route("post", Role.ADMIN),
     "planner:register_unit": Route("post", Role.ADMIN),
     "sources:upload": Route(role=Role.ADMIN),
     "sources:preview": Route(role=Role.ADMIN),
@@ -98,6 +101,7 @@ OBJECT_BUILDERS = {
     "run_id": lambda tenant: make_run(tenant).pk,
     "item_id": lambda tenant: make_item(tenant).pk,
     "batch_id": lambda tenant: make_batch(tenant).pk,
+    "occurrence_upload_id": lambda tenant: make_occurrence_upload(tenant).pk,
 }
 MISSING_ID = 2_147_483_000
 
