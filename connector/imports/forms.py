@@ -7,6 +7,8 @@ from django import forms
 from django.db.models import Max
 
 from connector.imports.models import ImportCursor, ImportSettings, Occurrence
+from connector.sources.models import SourceEvent
+from connector.sources.validation import VALUE_PROPERTY_MAX_LENGTH, value_property_problems
 from tenants.scope import current_tenant
 
 IDENTITY_LINE = re.compile(r"^\s*([^=\s][^=]*?)\s*(?:=|->|→)\s*([A-Za-z0-9._-]+)\s*$")
@@ -102,3 +104,46 @@ class ImportSettingsForm(forms.ModelForm):
                 defaults={"batched_through_id": newest},
             )
         return row
+
+
+class ValuePropertiesForm(forms.Form):
+    """The value property of each numeric event shown: the occurrence property its
+    value is read from when an occurrence sends no `value`. One field per event,
+    named by its primary key; saved through `sources.services.value_properties_set`."""
+
+    prefix = "values"
+
+    def __init__(self, *args: Any, events: list[SourceEvent], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.events = events
+        for event in events:
+            self.fields[str(event.pk)] = forms.CharField(
+                label=event.key,
+                required=False,
+                strip=False,  # the name must match the occurrence's property exactly
+                initial=event.value_property,
+                # The length is checked in `clean`, with the API's words.
+                widget=forms.TextInput(
+                    attrs={"maxlength": VALUE_PROPERTY_MAX_LENGTH, "placeholder": "e.g. amount"}
+                ),
+            )
+
+    def rows(self) -> list[tuple[SourceEvent, forms.BoundField]]:
+        return [(event, self[str(event.pk)]) for event in self.events]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name, value in list(cleaned.items()):  # add_error takes the field out
+            for problem in value_property_problems(value):
+                self.add_error(name, f"The value property {problem}.")
+        return cleaned
+
+    def values(self) -> dict[int, str]:
+        """The posted values by event primary key. A field the post does not carry is
+        left out: the list may have changed since the page was shown, and an event
+        that was not on it must not lose its value property."""
+        return {
+            int(name): value
+            for name, value in self.cleaned_data.items()
+            if self.add_prefix(name) in self.data
+        }

@@ -14,10 +14,14 @@ from connector.connections.services import client_for
 from connector.imports.delivery import DELAY_BUCKETS_MS
 from connector.imports.ingest import import_settings, project_context_kinds
 from connector.imports.models import BatchStatus, ImportBatch, ImportCount, ImportCursor, Occurrence
+from connector.sources.models import SourceEvent, ValueKind
 
 log = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=24)
+# The settings page lists this many numeric events for their value property; the
+# others are set through the catalog API or an upload (the page says so).
+VALUE_EVENTS_SHOWN = 200
 # An event that arrived in the week before but not in this long has "stopped".
 STOPPED_AFTER = timedelta(hours=6)
 
@@ -186,3 +190,11 @@ def project_choices(
             ("LaunchDarkly's environments could not be read just now. Reload to try again."),
         )
     return environments, sorted(project_context_kinds(connection) or []), ""
+
+
+def numeric_events(limit: int = VALUE_EVENTS_SHOWN) -> tuple[list[SourceEvent], int]:
+    """The first numeric events of the catalog by key, and how many there are. Removed
+    ones are left out: their occurrences are refused whatever their value."""
+    events = SourceEvent.objects.filter(value_kind=ValueKind.NUMERIC, removed_at__isnull=True)
+    shown = list(events.order_by("key")[:limit])
+    return shown, len(shown) if len(shown) < limit else events.count()

@@ -34,6 +34,7 @@ from connector.sources.validation import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
     UNIT_MAX_LENGTH,
+    VALUE_PROPERTY_MAX_LENGTH,
     VOLUME_MAX,
     is_storable,
 )
@@ -46,6 +47,10 @@ EVENT_KEY_DESCRIPTION = (
     "The exact string the source product sends the event with; it becomes the "
     "LaunchDarkly metric's eventKey. May contain `/`, `.`, `:` and spaces; no control "
     "characters, no whitespace at either end."
+)
+VALUE_PROPERTY_DESCRIPTION = (
+    "For numeric events: the occurrence property (`properties.<name>`) their value is "
+    "read from when an occurrence sends no `value`."
 )
 
 
@@ -154,6 +159,15 @@ class EventDefinition(TypedDict, total=False):
             description="Required for numeric events (e.g. USD, ms), refused for conversions.",
         ),
     ]
+    value_property: Annotated[
+        str,
+        Field(
+            max_length=VALUE_PROPERTY_MAX_LENGTH,
+            description=VALUE_PROPERTY_DESCRIPTION
+            + " Refused for conversions (becoming one clears it); an empty string clears "
+            "it. No whitespace at either end.",
+        ),
+    ]
     first_seen: datetime
     last_seen: datetime
     volume: Annotated[
@@ -186,6 +200,9 @@ class Event(Schema):
     description: str
     value_kind: ValueKind
     unit: str | None = Field(description="Null for conversions.")
+    value_property: str | None = Field(
+        description=VALUE_PROPERTY_DESCRIPTION + " Null when there is none, and for conversions."
+    )
     first_seen: datetime | None
     last_seen: datetime | None
     volume: int = Field(ge=0)
@@ -199,6 +216,12 @@ class Event(Schema):
     @staticmethod
     def resolve_unit(event) -> str | None:
         return event.unit if event.value_kind == ValueKind.NUMERIC else None
+
+    @staticmethod
+    def resolve_value_property(event) -> str | None:
+        # A conversion may keep one an adapter could not clear (services.catalog_import).
+        numeric = event.value_kind == ValueKind.NUMERIC
+        return event.value_property if numeric and event.value_property else None
 
 
 class EventPage(BaseModel):

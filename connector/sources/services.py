@@ -22,7 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
-from connector.sources.models import ApiKey, CatalogUpload, SourceEvent
+from connector.sources.models import ApiKey, CatalogUpload, SourceEvent, ValueKind
 from connector.sources.validation import CleanDefinition, FieldError, validate_definition
 from tenants.models import AuditAction
 from tenants.scope import current_tenant
@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 MAX_BATCH = 1000
 API_KEY_PREFIX = "lmc_"
 # Fields a definition can change; `removed_at` is cleared when a removed event comes back.
-_UPDATABLE = ("name", "description", "value_kind", "unit", "volume")
+_UPDATABLE = ("name", "description", "value_kind", "unit", "value_property", "volume")
+# What an adapter only guesses (see `catalog_import`).
+ADAPTER_DEFAULTS = frozenset({"value_property"})
 
 
 class ItemStatus(StrEnum):
@@ -75,10 +77,15 @@ class UpsertPlan:
     update_fields: set[str]
 
 
-def _merge(event: SourceEvent, clean: CleanDefinition) -> list[str]:
-    """Apply a definition to a stored event; returns the names of changed fields."""
+def _merge(
+    event: SourceEvent, clean: CleanDefinition, defaults: frozenset[str] = frozenset()
+) -> list[str]:
+    """Apply a definition to a stored event; returns the names of changed fields.
+    A field in `defaults` is only filled in where the stored one is empty."""
     changed = []
     for name in _UPDATABLE:
+        if name in defaults and getattr(event, name):
+            continue
         if name in clean.provided and getattr(event, name) != getattr(clean, name):
             setattr(event, name, getattr(clean, name))
             changed.append(name)
@@ -100,7 +107,13 @@ def _key_of(raw: Any) -> str | None:
     return key if isinstance(key, str) else None
 
 
-def events_plan(*, definitions: Sequence[Any], origin: str, lock: bool = False) -> UpsertPlan:
+def events_plan(
+    *,
+    definitions: Sequence[Any],
+    origin: str,
+    lock: bool = False,
+    defaults: frozenset[str] = frozenset(),
+) -> UpsertPlan:
     """What `events_upsert` would do with these definitions, without writing.
 
     Used as is by the upload preview. Duplicate keys within one batch are all
@@ -145,6 +158,7 @@ def events_plan(*, definitions: Sequence[Any], origin: str, lock: bool = False) 
                     description=clean.description,
                     value_kind=clean.value_kind,
                     unit=clean.unit,
+                    value_property=clean.value_property,
                     first_seen=clean.first_seen,
                     last_seen=clean.last_seen,
                     volume=clean.volume,
@@ -153,7 +167,7 @@ def events_plan(*, definitions: Sequence[Any], origin: str, lock: bool = False) 
             )
             result.status = ItemStatus.CREATED
             continue
-        changed = _merge(event, clean)
+        changed = _merge(event, clean, defaults)
         if changed:
             event.updated_at = now  # bulk_update skips auto_now
             to_update.append(event)
@@ -194,18 +208,26 @@ def _write_updates(events: list[SourceEvent], fields: set[str]) -> None:
 
 
 def events_upsert(
-    *, definitions: Sequence[Any], origin: str, actor: User | None = None, via: str = ""
+    *,
+    definitions: Sequence[Any],
+    origin: str,
+    actor: User | None = None,
+    via: str = "",
+    defaults: frozenset[str] = frozenset(),
 ) -> list[ItemResult]:
     """Create or update events by key in the workspace in scope (idempotent).
 
     Good items are stored even when others are rejected; each result says which.
-    `via` names the channel in the audit log (an API key's name, a file name)."""
+    `via` names the channel in the audit log (an API key's name, a file name).
+    `defaults` names fields that are only guesses: they never replace a stored value."""
     if len(definitions) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} definitions per batch")
     for attempt in range(2):
         try:
             with transaction.atomic():
-                plan = events_plan(definitions=definitions, origin=origin, lock=True)
+                plan = events_plan(
+                    definitions=definitions, origin=origin, lock=True, defaults=defaults
+                )
                 SourceEvent.objects.bulk_create(plan.to_create)
                 if plan.to_update:
                     _write_updates(plan.to_update, plan.update_fields)
@@ -264,6 +286,32 @@ def events_archive(*, keys: Sequence[str], actor: User | None = None, via: str =
             details={"count": len(archived), "keys": archived[:20]},
         )
     return results
+
+
+@transaction.atomic
+def value_properties_set(*, actor: User, values: dict[int, str], via: str = "") -> list[str]:
+    """Set by hand the value property of numeric events of the workspace in scope, by
+    primary key; returns the keys of the events it changed. Not `events_upsert`: that
+    would bring a removed event back, and wants the whole definition. What is set here
+    is never replaced by an adapter's guess (`catalog_import`)."""
+    now = timezone.now()
+    changed = []
+    for event in SourceEvent.objects.select_for_update().filter(
+        pk__in=list(values), value_kind=ValueKind.NUMERIC
+    ):
+        if event.value_property != values[event.pk]:
+            event.value_property, event.updated_at = values[event.pk], now
+            changed.append(event)
+    SourceEvent.objects.bulk_update(changed, ["value_property", "updated_at"])
+    keys = sorted(event.key for event in changed)
+    if keys:
+        audit_record(
+            actor=actor,
+            action=AuditAction.EVENTS_UPSERTED,
+            target=via[:200],
+            details={"origin": "settings", "updated": len(keys), "keys": keys[:20]},
+        )
+    return keys
 
 
 # --- API keys -------------------------------------------------------------------------
@@ -386,7 +434,13 @@ def catalog_import(
     events of that origin that the source no longer lists as removed.
 
     The catalog is fetched completely before anything is written, so a failed
-    fetch cannot mark every event as removed."""
+    fetch cannot mark every event as removed.
+
+    An adapter's `value_property` is a guess (PostHog's: the first numeric property
+    with a telling name), so it only fills in an empty one. The stored one may have
+    been set by hand, which the connector does not record: so any stored one is kept,
+    even when the source calls the event a conversion (the API then shows none, and it
+    is used again if the event turns numeric)."""
     definitions = [d.as_definition() for d in adapter.fetch_catalog()]
     results: list[ItemResult] = []
     for start in range(0, len(definitions), MAX_BATCH):
@@ -395,6 +449,7 @@ def catalog_import(
             origin=adapter.origin,
             actor=actor,
             via=f"import from {adapter.origin}",
+            defaults=ADAPTER_DEFAULTS,
         )
     listed = {d["key"] for d in definitions}
     now = now or timezone.now()

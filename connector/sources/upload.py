@@ -32,7 +32,7 @@ TOO_LARGE = (
 )
 MAX_ROWS = 5000
 MAX_SHOWN_LINES = 10
-CSV_EXAMPLE = "key,name,description,value_kind,unit,first_seen,last_seen,volume"
+CSV_EXAMPLE = "key,name,description,value_kind,unit,value_property,first_seen,last_seen,volume"
 # What the preview calls the upsert's outcomes: it speaks of the file, not the API.
 DASH = "\u2013"  # en dash, between the first and last line of a range
 ACTIONS = {"created": "add", "updated": "change", "unchanged": "unchanged", "rejected": "error"}

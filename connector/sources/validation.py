@@ -15,6 +15,7 @@ from connector.sources.models import EVENT_KEY_MAX_LENGTH, ValueKind
 NAME_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 5000
 UNIT_MAX_LENGTH = 50
+VALUE_PROPERTY_MAX_LENGTH = 200
 VOLUME_MAX = 2**63 - 1  # BigIntegerField
 
 FIELDS = (
@@ -23,6 +24,7 @@ FIELDS = (
     "description",
     "value_kind",
     "unit",
+    "value_property",
     "first_seen",
     "last_seen",
     "volume",
@@ -49,6 +51,7 @@ class CleanDefinition:
     description: str = ""
     value_kind: str = ValueKind.CONVERSION
     unit: str = ""
+    value_property: str = ""
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     volume: int = 0
@@ -78,6 +81,21 @@ def _text(raw: dict, field: str, max_length: int, errors: list[FieldError]) -> s
     if not is_storable(value):
         errors.append(FieldError(field, "must be valid Unicode text without NUL characters"))
     return value
+
+
+def _value_property(raw: dict, errors: list[FieldError]) -> str:
+    value = _text(raw, "value_property", VALUE_PROPERTY_MAX_LENGTH, errors)
+    # Not stripped: it must match the occurrence's property name exactly, as the key does.
+    if value != value.strip():
+        errors.append(FieldError("value_property", "must not start or end with whitespace"))
+    return value
+
+
+def value_property_problems(value: str) -> list[str]:
+    """Why a value property typed in a form cannot be stored, as the API says it."""
+    errors: list[FieldError] = []
+    _value_property({"value_property": value}, errors)
+    return [error.reason for error in errors]
 
 
 def _datetime(raw: dict, field: str, errors: list[FieldError]) -> datetime | None:
@@ -134,6 +152,7 @@ def validate_definition(raw: Any) -> tuple[CleanDefinition | None, list[FieldErr
     name = _text(raw, "name", NAME_MAX_LENGTH, errors)
     description = _text(raw, "description", DESCRIPTION_MAX_LENGTH, errors)
     unit = _text(raw, "unit", UNIT_MAX_LENGTH, errors).strip()
+    value_property = _value_property(raw, errors)
 
     value_kind = raw.get("value_kind", ValueKind.CONVERSION)
     if value_kind is None:
@@ -145,6 +164,13 @@ def validate_definition(raw: Any) -> tuple[CleanDefinition | None, list[FieldErr
     elif value_kind == ValueKind.CONVERSION and unit:
         errors.append(
             FieldError("unit", "only numeric events have a unit; send value_kind: numeric")
+        )
+    if value_kind == ValueKind.CONVERSION and value_property:
+        errors.append(
+            FieldError(
+                "value_property",
+                "only numeric events take their value from a property; send value_kind: numeric",
+            )
         )
 
     first_seen = _datetime(raw, "first_seen", errors)
@@ -166,6 +192,10 @@ def validate_definition(raw: Any) -> tuple[CleanDefinition | None, list[FieldErr
     provided = frozenset(f for f in FIELDS if raw.get(f) is not None)
     if "unit" not in provided and "value_kind" in provided:
         provided |= {"unit"}  # a kind change always sets the unit with it
+    if value_kind == ValueKind.CONVERSION and "value_kind" in provided:
+        # A conversion has no value: becoming one clears the property. Becoming (or
+        # staying) numeric without naming one keeps the stored one.
+        provided |= {"value_property"}
     return (
         CleanDefinition(
             key=key,
@@ -174,6 +204,7 @@ def validate_definition(raw: Any) -> tuple[CleanDefinition | None, list[FieldErr
             description=description,
             value_kind=value_kind,
             unit=unit,
+            value_property=value_property,
             first_seen=first_seen,
             last_seen=last_seen,
             volume=volume,

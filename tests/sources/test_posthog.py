@@ -13,7 +13,7 @@ from django.core.management import call_command
 
 from connector.sources.adapters.base import AdapterError, SourceAdapter, adapter_for
 from connector.sources.models import SourceEvent
-from connector.sources.services import catalog_import
+from connector.sources.services import catalog_import, events_upsert
 from tenants.scope import tenant_scope
 
 pytestmark = pytest.mark.django_db
@@ -161,3 +161,37 @@ def test_import_catalog_command__key_from_environment(posthog, workspace, monkey
     )
     assert "5 created" in out.getvalue()
     assert SourceEvent.objects.unscoped().filter(tenant=workspace).count() == 5
+
+
+def test_catalog_import__guessed_value_property__a_default_never_replacing_a_hand_set_one(
+    posthog, workspace
+):
+    with tenant_scope(workspace):
+        catalog_import(adapter=adapter(posthog))
+        guessed = dict(SourceEvent.objects.values_list("key", "value_property"))
+        assert guessed["purchase completed"] == "revenue"
+        assert guessed["video watched"] == "duration_ms"
+        assert guessed["$pageview"] == ""
+        # A person names the property their product really sends, and clears another.
+        events_upsert(
+            definitions=[
+                {
+                    "key": "purchase completed",
+                    "value_kind": "numeric",
+                    "unit": "USD",
+                    "value_property": "order_total",
+                },
+                {
+                    "key": "video watched",
+                    "value_kind": "numeric",
+                    "unit": "ms",
+                    "value_property": "",
+                },
+            ],
+            origin="api",
+        )
+        again = catalog_import(adapter=adapter(posthog))
+        assert again.counts["rejected"] == 0
+        kept = dict(SourceEvent.objects.values_list("key", "value_property"))
+    assert kept["purchase completed"] == "order_total"  # the hand-set one stays
+    assert kept["video watched"] == "duration_ms"  # an empty one gets the guess again

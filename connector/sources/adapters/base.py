@@ -21,6 +21,8 @@ class EventDefinition:
     description: str = ""
     value_kind: str = ValueKind.CONVERSION
     unit: str = ""
+    # A default: `catalog_import` never lets it replace a stored value_property.
+    value_property: str = ""
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     volume: int | None = None
@@ -34,6 +36,8 @@ class EventDefinition:
             definition["description"] = self.description
         if self.unit:
             definition["unit"] = self.unit
+        if self.value_property:
+            definition["value_property"] = self.value_property
         if self.first_seen:
             definition["first_seen"] = self.first_seen.isoformat()
         if self.last_seen:

@@ -12,8 +12,9 @@ https://posthog.com/docs/api/event-definitions, https://posthog.com/docs/api/pro
 PostHog events carry no value of their own, so which events are *numeric* is our
 decision: an event is numeric when PostHog reports a numerical property for it whose
 name is one of VALUE_PROPERTIES (the first match wins, in that order); that property
-holds the value a numeric metric measures, and its name gives the unit. Every other
-event is a conversion. Property names starting with `$` are PostHog's own and never
+holds the value a numeric metric measures (it becomes the event's `value_property`,
+a default that never replaces one set by hand), and its name gives the unit. Every
+other event is a conversion. Property names starting with `$` are PostHog's own and never
 count (e.g. `$screen_width` is numeric but not a value of the event).
 """
 
@@ -147,6 +148,7 @@ class PostHogAdapter:
                 description=description,
                 value_kind=ValueKind.NUMERIC if value else ValueKind.CONVERSION,
                 unit=value[1] if value else "",
+                value_property=value[0] if value else "",
                 first_seen=_when(item.get("created_at")),
                 last_seen=_when(item.get("last_seen_at")),
                 volume=volume if isinstance(volume, int) and volume >= 0 else None,
