@@ -41,10 +41,9 @@ from connector.sources.upload import (
     MAX_UPLOAD_BYTES,
     UploadRejected,
     _decode,
-    _Lines,
-    _quote_error,
     _scan_line,
     _storable,
+    csv_records,
     posted_lines,
 )
 
@@ -215,56 +214,25 @@ def _parse_csv(text: str) -> list[dict]:
     lines = io.StringIO(text, newline="").readlines()
     columns = _header(lines[0].rstrip("\r\n"))
     rows: list[dict] = []
-    feed = _Lines(lines)
-    reader = csv.reader(feed)
-    start = 1  # index of the line the next record starts on (line numbers are +1)
-    while start < len(lines):
-        body = lines[start].rstrip("\r\n")
-        line, end = start + 1, start
-        if '"' not in body:  # the csv module would split it just so
-            cells = body.split(",") if body.strip() else []
-        else:
-            # As for catalog files: a quoted cell may run over several lines, but a
-            # quote that does not close sensibly is an error on its own line, and the
-            # lines after it are read on their own.
-            quoted, _, _ = _scan_line(body, False)
-            closed_on, stray = None, False
-            while quoted and end + 1 < len(lines):
-                end += 1
-                quoted, _, close = _scan_line(lines[end].rstrip("\r\n"), True)
-                if close and closed_on is None:
-                    closed_on, stray = end, close == "stray"
-            if quoted or stray:
-                error = _quote_error(lines, columns, start, None if quoted else closed_on)
-                rows.append(_row(error["line"], None, error["errors"]))
-                start += 1
-                continue
-            feed.pos = start
-            try:
-                cells = next(reader, [])
-            except csv.Error as exc:
-                rows.append(_error(line, f"cannot be read as CSV: {exc}"))
-                start = end + 1
-                continue
-            if end > start and len(cells) != len(columns):
-                error = _quote_error(lines, columns, start, closed_on)
-                rows.append(_row(error["line"], None, error["errors"]))
-                start += 1
-                continue
-        next_start = end + 1
-        if not any(cell.strip() for cell in cells):
-            start = next_start
-            continue  # blank line
+    for record in csv_records(lines, columns):
+        if record.unreadable is not None:
+            # The catalog's error row, with this file's name for what a row holds.
+            rows.append(_row(record.unreadable["line"], None, record.unreadable["errors"]))
+            if "end_line" in record.unreadable:
+                rows[-1]["end_line"] = record.unreadable["end_line"]
+            continue
         if len(rows) >= MAX_ROWS:
             raise UploadRejected(TOO_MANY)
+        cells = record.cells
         if len(cells) != len(columns):
-            rows.append(_error(line, f"has {len(cells)} cells; the header has {len(columns)}"))
-        else:
-            row = _row(line, _occurrence_of(columns, cells))
-            if end > start:
-                row["end_line"] = end + 1
-            rows.append(row)
-        start = next_start
+            rows.append(
+                _error(record.line, f"has {len(cells)} cells; the header has {len(columns)}")
+            )
+            continue
+        row = _row(record.line, _occurrence_of(columns, cells))
+        if record.end_line is not None:
+            row["end_line"] = record.end_line
+        rows.append(row)
     return rows
 
 

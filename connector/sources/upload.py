@@ -17,6 +17,7 @@ import io
 import json
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,55 +213,18 @@ def _parse_csv(text: str) -> list[dict]:
             [(1, first_line)],
         )
     rows: list[dict] = []
-    feed = _Lines(lines)
-    reader = csv.reader(feed)
-    start = 1  # index of the line the next record starts on (line numbers are +1)
-    while start < len(lines):
-        body = lines[start].rstrip("\r\n")
-        line, end = start + 1, start
-        if '"' not in body:  # the csv module would split it just so
-            cells = body.split(",") if body.strip() else []
-        else:
-            # Where the record ends: a quoted cell can run over several lines. When a
-            # quote does not close sensibly, its line is an error and the next line
-            # is read on its own: no line is ever swallowed into another.
-            quoted, _, _ = _scan_line(body, False)
-            closed_on, stray = None, False
-            while quoted and end + 1 < len(lines):
-                end += 1
-                quoted, _, close = _scan_line(lines[end].rstrip("\r\n"), True)
-                if close and closed_on is None:
-                    closed_on, stray = end, close == "stray"
-            if quoted or stray:
-                rows.append(_quote_error(lines, columns, start, None if quoted else closed_on))
-                start += 1
-                continue
-            feed.pos = start
-            try:
-                cells = next(reader, [])
-            except csv.Error as exc:
-                reason = f"cannot be read as CSV: {exc}"
-                rows.append(_row(line, None, [{"field": "", "reason": reason}]))
-                if end > start:
-                    rows[-1]["end_line"] = end + 1
-                start = end + 1
-                continue
-            if end > start and len(cells) != len(columns):
-                rows.append(_quote_error(lines, columns, start, closed_on))
-                start += 1
-                continue
-        next_start = end + 1
-        if not any(cell.strip() for cell in cells):
-            start = next_start
-            continue  # blank line
+    for record in csv_records(lines, columns):
+        if record.unreadable is not None:
+            rows.append(record.unreadable)
+            continue
         if len(rows) >= MAX_ROWS:
             raise UploadRejected(f"The file has more than {MAX_ROWS} events; split it.")
+        cells, line = record.cells, record.line
         if len(cells) != len(columns):
             reason = f"has {len(cells)} cells; the header has {len(columns)}"
             at = columns.index("key")
             shown = {"key": cells[at]} if at < len(cells) and cells[at] else None
             rows.append(_row(line, shown, [{"field": "", "reason": reason}]))
-            start = next_start
             continue
         definition: dict[str, Any] = {}
         cell_errors: list[dict] = []
@@ -274,11 +238,70 @@ def _parse_csv(text: str) -> list[dict]:
                 except ValueError as exc:
                     cell_errors.append({"field": "volume", "reason": str(exc)})
         row = _row(line, definition, cell_errors)
-        if end > start:
-            row["end_line"] = end + 1
+        if record.end_line is not None:
+            row["end_line"] = record.end_line
         rows.append(row)
-        start = next_start
     return rows
+
+
+@dataclass
+class CsvRecord:
+    """One record of a CSV file after its header: its cells, or, when it cannot be
+    read, the error row for it (`unreadable`, shaped as `_row`)."""
+
+    line: int  # where it starts (1-based)
+    end_line: int | None  # where it ends, when a quoted cell runs over several lines
+    cells: list[str]
+    unreadable: dict | None = None
+
+
+def csv_records(lines: list[str], columns: list[str]) -> Iterator[CsvRecord]:
+    """The records of a CSV file's lines after the header (blank ones left out), for
+    every uploader of CSV files (the catalog's, the event import's). A quoted cell may
+    run over several lines; a quote that does not close sensibly is an error on its
+    own line, and the next line is read on its own: no line is ever swallowed into
+    another."""
+    feed = _Lines(lines)
+    reader = csv.reader(feed)
+    start = 1  # index of the line the next record starts on (line numbers are +1)
+    while start < len(lines):
+        body = lines[start].rstrip("\r\n")
+        line, end = start + 1, start
+        if '"' not in body:  # the csv module would split it just so
+            cells = body.split(",") if body.strip() else []
+        else:
+            quoted, _, _ = _scan_line(body, False)
+            closed_on, stray = None, False
+            while quoted and end + 1 < len(lines):
+                end += 1
+                quoted, _, close = _scan_line(lines[end].rstrip("\r\n"), True)
+                if close and closed_on is None:
+                    closed_on, stray = end, close == "stray"
+            if quoted or stray:
+                error = _quote_error(lines, columns, start, None if quoted else closed_on)
+                yield CsvRecord(line, None, [], unreadable=error)
+                start += 1
+                continue
+            feed.pos = start
+            try:
+                cells = next(reader, [])
+            except csv.Error as exc:
+                reason = f"cannot be read as CSV: {exc}"
+                error = _row(line, None, [{"field": "", "reason": reason}])
+                if end > start:
+                    error["end_line"] = end + 1
+                yield CsvRecord(line, end + 1 if end > start else None, [], unreadable=error)
+                start = end + 1
+                continue
+            if end > start and len(cells) != len(columns):
+                error = _quote_error(lines, columns, start, closed_on)
+                yield CsvRecord(line, None, [], unreadable=error)
+                start += 1
+                continue
+        next_start = end + 1
+        if any(cell.strip() for cell in cells):
+            yield CsvRecord(line, end + 1 if end > start else None, cells)
+        start = next_start
 
 
 # --- JSON ---------------------------------------------------------------------------

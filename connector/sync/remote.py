@@ -50,6 +50,20 @@ def snapshot_fill(row: RemoteMetric, metric: dict[str, Any], now: datetime) -> N
     row.seen_at = now
 
 
+def snapshot_upsert(project: str, metrics: dict[str, dict[str, Any]]) -> None:
+    """Store what LaunchDarkly said about these metrics (key -> its representation)."""
+    now = timezone.now()
+    known = {r.key: r for r in RemoteMetric.objects.filter(project_key=project, key__in=metrics)}
+    new: list[RemoteMetric] = []
+    changed: list[RemoteMetric] = []
+    for key, metric in metrics.items():
+        row = known.get(key) or RemoteMetric(tenant=current_tenant(), project_key=project, key=key)
+        snapshot_fill(row, metric, now)
+        (changed if row.pk else new).append(row)
+    RemoteMetric.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+    RemoteMetric.objects.bulk_update(changed, SNAPSHOT_FIELDS, batch_size=500)
+
+
 # Event keys per getMetrics call: each goes into the URL's filter.
 EVENT_KEYS_PER_CALL = 25
 # The filter's grammar has no escapes: a key with these cannot be asked for (the
@@ -80,14 +94,5 @@ def remote_refresh_for_events(
             "LaunchDarkly could not be asked about these events just now, so this plan "
             "shows what the last resync saw. Reload the page to try again."
         )
-    now = timezone.now()
-    known = {r.key: r for r in RemoteMetric.objects.filter(project_key=project, key__in=found)}
-    new: list[RemoteMetric] = []
-    changed: list[RemoteMetric] = []
-    for key, metric in found.items():
-        row = known.get(key) or RemoteMetric(tenant=current_tenant(), project_key=project, key=key)
-        snapshot_fill(row, metric, now)
-        (changed if row.pk else new).append(row)
-    RemoteMetric.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
-    RemoteMetric.objects.bulk_update(changed, SNAPSHOT_FIELDS, batch_size=500)
+    snapshot_upsert(project, found)
     return ""

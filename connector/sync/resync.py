@@ -37,10 +37,9 @@ from connector.sync.models import (
     Trigger,
 )
 from connector.sync.reconcile import EXPAND_USE, ROUTE_LIST, describe, use_phrase
-from connector.sync.remote import SNAPSHOT_FIELDS, snapshot_fill
+from connector.sync.remote import snapshot_upsert
 from connector.sync.selectors import sync_settings
 from connector.sync.services import sync_run_create
-from tenants.scope import current_tenant
 
 
 @dataclass
@@ -194,14 +193,6 @@ def _metrics_page(project: str, href: str | None) -> Callable[[LaunchDarklyClien
 
 
 def _refresh_snapshot(project: str, remote: dict[str, dict]) -> None:
+    """The snapshot becomes the listing: gone metrics leave it, the others are stored."""
     RemoteMetric.objects.filter(project_key=project).exclude(key__in=list(remote)).delete()
-    known = {r.key: r for r in RemoteMetric.objects.filter(project_key=project)}
-    now = timezone.now()
-    new: list[RemoteMetric] = []
-    changed: list[RemoteMetric] = []
-    for key, metric in remote.items():
-        row = known.get(key) or RemoteMetric(tenant=current_tenant(), project_key=project, key=key)
-        snapshot_fill(row, metric, now)
-        (changed if row.pk else new).append(row)
-    RemoteMetric.objects.bulk_create(new, batch_size=500)
-    RemoteMetric.objects.bulk_update(changed, SNAPSHOT_FIELDS, batch_size=500)
+    snapshot_upsert(project, remote)

@@ -4,7 +4,6 @@ what it is, and applying creates no duplicate (contract MET-LIST-1, MET-USAGE-1,
 MET-ARCHIVE-2)."""
 
 import pytest
-import requests
 from django.urls import reverse
 
 from connector.metrics.desired import MANAGED_TAG
@@ -13,15 +12,7 @@ from tenants.scope import tenant_scope
 from tests.metrics.conftest import make_event, make_plan
 from tests.sync.conftest import apply_plan, connect_workspace, sandbox_metrics
 from tests.sync.test_engine import run_all
-
-
-def ld_call(ld, method, path, **kwargs):
-    token = ld.mint_token("writer")
-    response = requests.request(
-        method, f"{ld.base_url}{path}", headers={"Authorization": token}, timeout=5, **kwargs
-    )
-    assert response.status_code < 300, response.text
-    return response
+from tests.sync.test_resync import ld_call
 
 
 def review(client, workspace, plan):
