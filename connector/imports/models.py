@@ -11,10 +11,10 @@ JSON LaunchDarkly will receive; each environment reads the table with its own cu
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from connector.sources.models import PendingUpload
 from tenants.scope import TenantOwnedModel
 
 
@@ -149,21 +149,9 @@ class ImportCount(TenantOwnedModel):
         return f"{self.event_key} {self.hour:%Y-%m-%d %H}"
 
 
-class OccurrenceUpload(TenantOwnedModel):
-    """A parsed file of occurrences waiting between its preview and its sending.
-
-    The rows are kept parsed, so the preview and the apply see the same occurrences;
-    what each row would become is checked against the catalog each time it is shown."""
-
-    filename = models.CharField(max_length=200)
-    file_format = models.CharField(max_length=8)  # "jsonl" or "csv"
-    # [{"line": int, "occurrence": dict | None, "errors": [{"field", "reason"}]}]
-    rows = models.JSONField(default=list)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-    applied_at = models.DateTimeField(null=True, blank=True)
+class OccurrenceUpload(PendingUpload):
+    """A file of occurrences ("jsonl" or "csv"); each row holds an `occurrence`,
+    checked against the catalog each time the preview is shown."""
 
     def __str__(self) -> str:
         return f"Occurrence upload {self.filename} ({self.pk})"

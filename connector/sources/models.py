@@ -85,21 +85,27 @@ class ApiKey(TenantOwnedModel):
         return f"{self.name} ({self.prefix}…)"
 
 
-class CatalogUpload(TenantOwnedModel):
-    """A parsed catalog file waiting between its preview and its application.
-
-    The rows are kept parsed, so the preview and the apply see the same definitions;
-    what each row will do is computed against the catalog each time it is shown."""
+class PendingUpload(TenantOwnedModel):
+    """A parsed file waiting between its preview and its application (the catalog's
+    uploads and the event import's). The rows are kept parsed, so the preview and the
+    apply see the same thing; what each row will do is computed each time it is shown."""
 
     filename = models.CharField(max_length=200)
-    file_format = models.CharField(max_length=8)  # "json" or "csv"
-    # [{"line": int, "definition": dict | None, "errors": [{"field", "reason"}]}]
+    file_format = models.CharField(max_length=8)
+    # [{"line": int, <what the row holds> | None, "errors": [{"field", "reason"}]}]
     rows = models.JSONField(default=list)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
     applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class CatalogUpload(PendingUpload):
+    """A catalog file ("json" or "csv"); each row holds a `definition`."""
 
     def __str__(self) -> str:
         return f"Upload {self.filename} ({self.pk})"
