@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 from typing_extensions import TypedDict
 
 from connector.connections.selectors import connection_of_workspace
-from connector.imports.ingest import MAX_BATCH, import_settings, occurrences_ingest
+from connector.imports.ingest import MAX_BATCH, Ready, import_settings, occurrences_ingest
 from connector.sources.api import (
     MALFORMED,
     UNAUTHORIZED,
@@ -95,22 +95,23 @@ def track(request: HttpRequest, query: NoQuery, batch: Annotated[TrackRequest, J
     """Accepted occurrences are stored durably before the answer and delivered to every
     environment the workspace chose, exactly once. Occurrences of events without a
     metric in LaunchDarkly are counted as not_mapped and not sent."""
-    _ready_or_refuse()
-    report = occurrences_ingest(items=list(batch.occurrences))
+    report = occurrences_ingest(items=list(batch.occurrences), ready=_ready_or_refuse())
     counts = {"accepted": 0, "refused": 0, "not_mapped": 0, "counted": 0} | report.counts
     body = {"results": [r.as_dict() for r in report.results], "counts": counts}
     return api.create_response(request, body, status=200)
 
 
-def _ready_or_refuse() -> None:
+def _ready_or_refuse() -> Ready:
     connection = connection_of_workspace()
     if connection is None or not connection.is_usable:
         raise ApiError(409, "workspace", "Connect LaunchDarkly first (Settings, LaunchDarkly).")
     if not connection.project_key:
         raise ApiError(409, "workspace", "Choose the LaunchDarkly project first.")
-    if not import_settings().environments:
+    settings = import_settings()
+    if not settings.environments:
         raise ApiError(
             409,
             "workspace",
             "Choose the LaunchDarkly environments that receive events (Event import).",
         )
+    return connection, settings

@@ -19,11 +19,13 @@ import logging
 import random
 import time
 import uuid
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
@@ -38,7 +40,7 @@ from connector.connections.services import (
     budget_for,
     connection_fresh_access_token,
 )
-from connector.imports.ingest import counts_add, import_settings
+from connector.imports.ingest import buffer_cut_lock, counts_add, import_settings
 from connector.imports.models import (
     BatchStatus,
     ImportBatch,
@@ -68,19 +70,22 @@ DELAY_BUCKETS_MS = (100, 250, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000, 300
 
 def wake_delivery(tenant_id: int, environments: list[str]) -> None:
     """After new occurrences commit: make sure a drain runs for each environment soon.
-    Wakes within a second are merged into one task; with the queue down, the sweeper
-    (beat) starts the drain once it is back."""
-    from django.core.cache import cache
-
+    Wakes within a second are merged into one task (a drain that starts clears the
+    mark, so a commit after it wakes another); with the queue down, the sweeper (beat)
+    starts the drain once it is back."""
     from connector.imports.tasks import imports_drain
 
     for environment in environments:
-        if not cache.add(f"imports:wake:{tenant_id}:{environment}", 1, 1):
+        if not cache.add(_wake_key(tenant_id, environment), 1, 1):
             continue
         try:
             imports_drain.apply_async((tenant_id, environment), countdown=0.2)
         except (KombuOperationalError, RedisError, OSError) as exc:
             log.warning("task queue unreachable; the import sweeper delivers later: %s", exc)
+
+
+def _wake_key(tenant_id: int, environment: str) -> str:
+    return f"imports:wake:{tenant_id}:{environment}"
 
 
 @dataclass
@@ -102,6 +107,9 @@ def drain(environment: str) -> DrainReport:
         # it blocks the environment no longer than that).
         hold = settings.IMPORT_DRAIN_SLICE_S + settings.SYNC_READ_TIMEOUT_S + 5
         with shared_lock(f"imports:drain:{tenant.pk}:{environment}", timeout=hold, wait=0.5):
+            # Before reading: an occurrence committed from now on wakes a new drain,
+            # and one committed before is read here (its wake merged into this one).
+            cache.delete(_wake_key(tenant.pk, environment))
             _drain_locked(environment, report)
     except LockTimeout:
         report.more = True  # another worker drains it; look again a little later
@@ -119,12 +127,14 @@ def _drain_locked(environment: str, report: DrainReport) -> None:
         if time.monotonic() - started > settings.IMPORT_DRAIN_SLICE_S:
             report.more = True
             return
-        batch = _due_batch(environment) or batch_cut(environment, connection.project_key)
+        due = _due_batch(environment)
+        cut = None if due else _batch_cut(environment, connection.project_key)
+        batch = due or (cut.batch if cut else None)
         if batch is None:
             report.wait_until = _earliest_retry(environment)
             return
         report.sent += 1
-        outcome = batch_send(batch, connection)
+        outcome = batch_send(batch, connection, cut=cut)
         if outcome == BatchStatus.DELIVERED:
             report.delivered += batch.count
         elif batch.status == BatchStatus.RETRYING:
@@ -159,27 +169,47 @@ def payload_id_for(environment: str, first_id: int, last_id: int, body: bytes) -
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"metric-connector:{name}"))
 
 
+Row = tuple[str, int, str]  # an occurrence's event key, received at (ms), body
+
+
+@dataclass
+class Cut:
+    """A batch just cut, with what it was cut from: sent without reading it again."""
+
+    batch: ImportBatch
+    rows: list[Row]
+    body: bytes
+
+
 def batch_cut(environment: str, project_key: str) -> ImportBatch | None:
     """Record the next run of buffered occurrences as a batch, before sending it."""
+    cut = _batch_cut(environment, project_key)
+    return cut.batch if cut else None
+
+
+def _batch_cut(environment: str, project_key: str) -> Cut | None:
     with transaction.atomic():
+        buffer_cut_lock()  # every id below the newest one read is committed
         cursor, _ = ImportCursor.objects.select_for_update().get_or_create(
             tenant=current_tenant(), environment_key=environment
         )
         rows = list(
             Occurrence.objects.filter(id__gt=cursor.batched_through_id)
             .order_by("id")
-            .values_list("id", "body")[: settings.IMPORT_BATCH_EVENTS]
+            .values_list("id", "event_key", "received_at_ms", "body")[
+                : settings.IMPORT_BATCH_EVENTS
+            ]
         )
         if not rows:
             return None
         size, kept = 2, 0
-        for _, text in rows:
+        for *_, text in rows:
             size += len(text) + 1
             if kept and size > MAX_BATCH_BYTES:
                 break
             kept += 1
         rows = rows[:kept]
-        body = _payload(text for _, text in rows)
+        body = _payload(text for *_, text in rows)
         batch = ImportBatch.objects.create(
             environment_key=environment,
             project_key=project_key,
@@ -191,14 +221,14 @@ def batch_cut(environment: str, project_key: str) -> ImportBatch | None:
         )
         cursor.batched_through_id = rows[-1][0]
         cursor.save(update_fields=["batched_through_id"])
-        return batch
+        return Cut(batch, [(key, received, text) for _, key, received, text in rows], body)
 
 
 def _payload(bodies) -> bytes:
     return b"[" + b",".join(body.encode() for body in bodies) + b"]"
 
 
-def _rows(batch: ImportBatch) -> list[tuple[str, int, str]]:
+def _rows(batch: ImportBatch) -> list[Row]:
     return list(
         Occurrence.objects.filter(id__gte=batch.first_id, id__lte=batch.last_id)
         .order_by("id")
@@ -223,10 +253,16 @@ def _client(connection: LaunchDarklyConnection, observe) -> EventImportClient:
     )
 
 
-def batch_send(batch: ImportBatch, connection: LaunchDarklyConnection) -> str:
-    """Send one batch through the account's shared rate budget; returns its status."""
-    rows = _rows(batch)
-    body = _payload(body for _, _, body in rows)
+def batch_send(
+    batch: ImportBatch, connection: LaunchDarklyConnection, *, cut: Cut | None = None
+) -> str:
+    """Send one batch through the account's shared rate budget; returns its status.
+    A batch cut by this drain is sent as cut; any other is rebuilt from the buffer."""
+    if cut is not None and cut.batch is batch:
+        rows, body = cut.rows, cut.body
+    else:
+        rows = _rows(batch)
+        body = _payload(body for _, _, body in rows)
     if (
         len(rows) != batch.count
         or payload_id_for(batch.environment_key, batch.first_id, batch.last_id, body)
@@ -304,7 +340,7 @@ def _settle(
     *,
     message: str = "",
     http_status: int | None = None,
-    rows: list[tuple[str, int, str]] | None = None,
+    rows: list[Row] | None = None,
 ) -> str:
     code = http_status
     now = timezone.now()
@@ -328,18 +364,15 @@ def _settle(
     return status
 
 
-def _delays(rows: list[tuple[str, int, str]], now: datetime) -> dict[str, list[int]]:
+def _delays(rows: list[Row], now: datetime) -> dict[str, list[int]]:
     """Per event key, how many occurrences waited how long (DELAY_BUCKETS_MS)."""
     now_ms = now.timestamp() * 1000
     histograms: dict[str, list[int]] = {}
-    for key, received_ms, _ in rows:
+    # A request's occurrences share their receipt time: one lookup for them all.
+    for (key, received_ms), count in Counter((key, at) for key, at, _ in rows).items():
         buckets = histograms.setdefault(key, [0] * (len(DELAY_BUCKETS_MS) + 1))
-        waited = now_ms - received_ms
-        index = next(
-            (i for i, bound in enumerate(DELAY_BUCKETS_MS) if waited <= bound),
-            len(DELAY_BUCKETS_MS),
-        )
-        buckets[index] += 1
+        # The first bucket whose bound is at least the wait; past the last, the overflow.
+        buckets[bisect_left(DELAY_BUCKETS_MS, now_ms - received_ms)] += count
     return histograms
 
 

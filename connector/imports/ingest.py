@@ -22,7 +22,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import connection as db
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from connector.connections.models import LaunchDarklyConnection
@@ -121,25 +121,36 @@ def project_context_kinds(connection: LaunchDarklyConnection | None) -> frozense
     return frozenset(kinds)
 
 
-def _context(items: list[Any]) -> Context:
+# The workspace's connection and import settings, when the caller has read them.
+Ready = tuple[LaunchDarklyConnection | None, ImportSettings]
+
+
+def _context(items: list[Any], ready: Ready | None = None) -> Context:
     keys = {
         item["event"] for item in items if isinstance(item, dict) and _usable_key(item.get("event"))
     }
-    connection = connection_of_workspace()
-    catalog = {
-        key: Catalogued(key, kind == ValueKind.NUMERIC, prop, removed is not None)
-        for key, kind, prop, removed in SourceEvent.objects.filter(key__in=keys).values_list(
-            "key", "value_kind", "value_property", "removed_at"
-        )
-    }
+    connection, settings = ready or (connection_of_workspace(), import_settings())
     project = connection.project_key if connection else ""
-    mapped = frozenset(
-        MetricMapping.objects.filter(project_key=project, managed=True, source_event__key__in=keys)
+    # The catalog and whether a metric exists, in one query (each costs the request).
+    existing = (
+        MetricMapping.objects.filter(source_event=OuterRef("pk"), project_key=project, managed=True)
         .exclude(Q(status=MappingStatus.DELETED) | Q(applied_hash=""))
-        .values_list("source_event__key", flat=True)
+        .values("pk")
     )
+    rows = (
+        SourceEvent.objects.filter(key__in=keys)
+        .annotate(mapped=Exists(existing))
+        .values_list("key", "value_kind", "value_property", "removed_at", "mapped")
+    )
+    catalog: dict[str, Catalogued] = {}
+    mapped_keys: list[str] = []
+    for key, kind, prop, removed, has_metric in rows:
+        catalog[key] = Catalogued(key, kind == ValueKind.NUMERIC, prop, removed is not None)
+        if has_metric:
+            mapped_keys.append(key)
+    mapped = frozenset(mapped_keys)
     return Context(
-        settings=import_settings(),
+        settings=settings,
         now_ms=int(time.time() * 1000),
         kinds=project_context_kinds(connection),
         catalog=catalog,
@@ -227,7 +238,12 @@ def _value(item: dict[str, Any], event: Catalogued | None) -> float | None:
     return raw
 
 
-def _check(index: int, item: Any, ctx: Context) -> tuple[ItemResult, Occurrence | None]:
+# An accepted occurrence as stored: (event key, occurred at ms, LaunchDarkly body).
+Stored = tuple[str, int, str]
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _check(index: int, item: Any, ctx: Context) -> tuple[ItemResult, Stored | None]:
     """One item's result, and the occurrence to store when it is accepted."""
     try:
         if not isinstance(item, dict):
@@ -266,35 +282,32 @@ def _check(index: int, item: Any, ctx: Context) -> tuple[ItemResult, Occurrence 
     }
     if value is not None:
         body["metricValue"] = value
-    occurrence = Occurrence(
-        tenant_id=current_tenant().pk,
-        event_key=key,
-        occurred_at_ms=at,
-        received_at_ms=ctx.now_ms,
-        body=json.dumps(body, separators=(",", ":")),
-    )
-    return ItemResult(index, ACCEPTED), occurrence
+    return ItemResult(index, ACCEPTED), (key, at, _compact(body))
 
 
-def occurrences_ingest(*, items: list[Any]) -> IngestReport:
+def occurrences_ingest(*, items: list[Any], ready: Ready | None = None) -> IngestReport:
     """Check every item, store the accepted ones, count them all; returns one result
     per item, in order. Stored and counted in one transaction: the caller answers only
-    after it commits, so an acknowledged occurrence is never lost."""
-    ctx = _context(items)
+    after it commits, so an acknowledged occurrence is never lost. `ready`: the
+    connection and settings the caller read already (spares reading them again)."""
+    ctx = _context(items, ready)
     results: list[ItemResult] = []
-    accepted: list[Occurrence] = []
+    accepted: list[Stored] = []
     tally: Counter[tuple[str, str]] = Counter()
     for index, item in enumerate(items):
         result, occurrence = _check(index, item, ctx)
         results.append(result)
         raw_key = item.get("event") if isinstance(item, dict) else None
-        key = raw_key if isinstance(raw_key, str) and _usable_key(raw_key) else ""
+        # Only a refused item's key may be unusable: the others passed its checks.
+        usable = result.status != REFUSED or _usable_key(raw_key)
+        key = raw_key if usable and isinstance(raw_key, str) else ""
         tally[(key, result.status)] += 1
         if occurrence is not None:
             accepted.append(occurrence)
     with transaction.atomic():
         if accepted:
-            Occurrence.objects.bulk_create(accepted, batch_size=1000)
+            buffer_write_lock()  # first, before any row lock: see there
+            _store(accepted, ctx.now_ms)
         counts_add(
             hour=_hour(ctx.now_ms),
             environment_key="",
@@ -309,6 +322,59 @@ def occurrences_ingest(*, items: list[Any]) -> IngestReport:
         tenant_id = current_tenant().pk
         transaction.on_commit(lambda: wake_delivery(tenant_id, environments))
     return IngestReport(results)
+
+
+# PostgreSQL advisory lock ids (namespace, tenant) of a workspace's buffer.
+BUFFER_LOCK_NAMESPACE = 0x1_5E_0F
+
+
+def buffer_write_lock() -> None:
+    """Ids are taken from a sequence when rows are inserted, but transactions commit
+    in any order: without this, a batch cut could read ids 1..500 and 1001..1500 while
+    501..1000 are not yet committed, and the cursor would pass them by. So writers to
+    the buffer hold this lock shared until they commit, and a cut takes it exclusively
+    (buffer_cut_lock): it waits for the writers in flight, and every writer after it
+    gets higher ids. Taken first in a transaction, before any row lock, so a queued
+    cut never closes a cycle. SQLite needs none: its writers take turns (IMMEDIATE)."""
+    if db.vendor == "postgresql":
+        with db.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock_shared(%s, %s)",
+                [BUFFER_LOCK_NAMESPACE, current_tenant().pk],
+            )
+
+
+def buffer_cut_lock() -> None:
+    """The exclusive side of buffer_write_lock, for a batch cut (in its transaction)."""
+    if db.vendor == "postgresql":
+        with db.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [BUFFER_LOCK_NAMESPACE, current_tenant().pk],
+            )
+
+
+_COLUMNS = ("tenant_id", "event_key", "occurred_at_ms", "received_at_ms", "body")
+
+
+def _store(accepted: list[Stored], received_ms: int) -> None:
+    """Insert the accepted occurrences: COPY on PostgreSQL (several times faster than
+    an INSERT of many rows, whose parameters psycopg would quote in Python), one
+    prepared INSERT run for every row elsewhere; no model instances either way."""
+    table = Occurrence._meta.db_table
+    tenant_id = current_tenant().pk
+    rows = [(tenant_id, key, at, received_ms, body) for key, at, body in accepted]
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(_COLUMNS))
+            cursor.executemany(
+                f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES ({marks})",  # noqa: S608
+                rows,
+            )
 
 
 def _usable_key(key: Any) -> bool:
@@ -361,17 +427,19 @@ def counts_add(*, hour: datetime, environment_key: str, rows: dict[str, dict[str
         cursor.execute(sql, params)
 
 
-def _touch_last_seen(accepted: Iterable[Occurrence]) -> None:
+def _touch_last_seen(accepted: Iterable[Stored]) -> None:
     """The picker's "last seen" from real occurrences, written at most once a minute
     per event (a busy event would otherwise cost a write per batch)."""
     latest: dict[str, int] = {}
-    for occurrence in accepted:
-        latest[occurrence.event_key] = max(
-            latest.get(occurrence.event_key, 0), occurrence.occurred_at_ms
-        )
+    for key, at_ms, _ in accepted:
+        if at_ms > latest.get(key, 0):
+            latest[key] = at_ms
     tenant_id = current_tenant().pk
+    names = {key: f"imports:seen:{tenant_id}:{key}" for key in latest}
+    # One round trip for the events written within the minute, the usual case.
+    recent = cache.get_many(list(names.values()))
     for key, at_ms in latest.items():
-        if not cache.add(f"imports:seen:{tenant_id}:{key}", 1, LAST_SEEN_PRECISION_S):
+        if names[key] in recent or not cache.add(names[key], 1, LAST_SEEN_PRECISION_S):
             continue
         at = datetime.fromtimestamp(at_ms / 1000, tz=UTC)
         SourceEvent.objects.filter(key=key).filter(

@@ -13,9 +13,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import OperationalError, connection
 
 from connector.imports.models import BatchStatus, ImportBatch
 from tests.imports.conftest import occurrence
@@ -144,5 +146,59 @@ def test_drill__broker_restarted_during_delivery__counted_exactly_once(importing
 
     print(f"broker restarts: {restarts}, payloads sent twice: {ld.events()['duplicate_payloads']}")
     assert accepted == COUNT and restarts >= 1
+    assert _delivered(workspace)
+    assert importing.imported() == {"signup": COUNT}
+
+
+def _restart_postgres() -> None:
+    version = sorted(path.name for path in Path("/etc/postgresql").iterdir())[-1]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def test_drill__database_restarted_during_delivery__counted_exactly_once(importing, workspace):
+    if connection.vendor != "postgresql":
+        pytest.skip("embedded configuration: SQLite is a file, not a server to restart")
+    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
+        pytest.skip("this machine's PostgreSQL is not a local cluster the test may restart")
+    ld = importing.ld
+    ld.set_faults(rate=0, latency_ms=150)
+    env = {"LAUNCHDARKLY_BASE_URL": ld.base_url, **DRILL_ENV}
+    workers = [start_worker(hostname=f"import{n}@%h", **THREADS, **env) for n in range(2)]
+    sweeper = _sweeper(**env)
+    restarts = 0
+    try:
+        accepted = _accept_all(importing)
+        started = time.monotonic()
+        next_restart = started + 2
+        while time.monotonic() - started < 120:
+            time.sleep(0.5)
+            for n, process in enumerate(workers):
+                if process.poll() is not None:  # as a process manager would
+                    workers[n] = start_worker(hostname=f"import{n}@%h", **THREADS, **env)
+            if restarts < 2 and time.monotonic() >= next_restart:
+                connection.close()  # this process's connection dies with the server
+                _restart_postgres()
+                restarts += 1
+                next_restart = time.monotonic() + 3
+                continue
+            try:
+                if restarts == 2 and _delivered(workspace):
+                    break
+            except OperationalError:
+                connection.close()
+    finally:
+        for process in [*workers, sweeper]:
+            stop_worker(process)
+    ld.set_faults(rate=0, latency_ms=0)
+
+    print(
+        f"database restarts: {restarts}, payloads sent twice: {ld.events()['duplicate_payloads']}"
+    )
+    assert accepted == COUNT and restarts == 2
     assert _delivered(workspace)
     assert importing.imported() == {"signup": COUNT}
