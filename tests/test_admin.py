@@ -4,15 +4,18 @@ rows, read-only, staff only."""
 import pytest
 from django.urls import reverse
 
+from connector.imports.ingest import import_settings
+from connector.imports.models import ImportBatch, ImportSettings
 from connector.metrics.models import MetricMapping, MetricPlan
 from connector.sync.models import RemoteMetric, SyncItem, SyncRun
 from tenants.models import Invitation, Role
 from tenants.scope import tenant_scope
 from tenants.services import invitation_create
 from tests.factories import TenantFactory, UserFactory
+from tests.imports.factories import make_batch
 from tests.sync.factories import make_run
 
-MODELS = [MetricMapping, MetricPlan, SyncRun, SyncItem, RemoteMetric]
+MODELS = [MetricMapping, MetricPlan, SyncRun, SyncItem, RemoteMetric, ImportBatch, ImportSettings]
 
 
 def admin_url(model, view, *args):
@@ -30,6 +33,8 @@ def two_workspaces(db):
                 project_key="default", key=f"{workspace.slug}-remote", fingerprint="f"
             )
             MetricPlan.objects.create(selection={"ids": []}, choices={}, sync_run=run)
+            import_settings()
+        make_batch(workspace)
     return workspaces
 
 

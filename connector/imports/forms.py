@@ -27,7 +27,7 @@ class ImportSettingsForm(forms.ModelForm):
         widget=forms.Textarea(
             attrs={"rows": 4, "placeholder": "user_id = user\naccount_id = organization"}
         ),
-        help_text="One per line, `identity = context kind`. The keys must be exactly what "
+        help_text="One per line, “identity = context kind”. The keys must be exactly what "
         "your LaunchDarkly SDKs evaluate for that kind. An identity not listed is taken "
         "to be a context kind itself.",
     )
@@ -75,7 +75,7 @@ class ImportSettingsForm(forms.ModelForm):
             match = IDENTITY_LINE.match(line)
             if match is None:
                 raise forms.ValidationError(
-                    f"Line {number} is not `identity = context kind`: {line.strip()[:80]}"
+                    f"Line {number} is not “identity = context kind”: {line.strip()[:80]}"
                 )
             name, kind = match.groups()
             if self.kinds and kind not in self.kinds:
