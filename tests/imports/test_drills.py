@@ -35,18 +35,24 @@ DRILL_ENV = {
     "IMPORT_BACKOFF_CAP_S": "0.5",
 }
 
+# Beat runs `imports.sweep` as a task, and Celery closes a task's broken database
+# connection; a loop of its own must do so itself, or one restart of the database
+# leaves it with a dead connection for good.
 _IMPORT_SWEEPER = """
 import sys, time
 import django
 django.setup()
+from django.db import close_old_connections, connection
 from connector.imports import delivery
 from connector.imports.tasks import imports_drain
 while True:
+    close_old_connections()
     try:
         for tenant_id, environment in delivery.delivery_due():
             imports_drain.delay(tenant_id, environment)
     except Exception as exc:  # the broker or database is away for a moment
         print("import sweeper:", type(exc).__name__, exc, file=sys.stderr)
+        connection.close()
     time.sleep(float(sys.argv[1]))
 """
 
