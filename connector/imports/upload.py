@@ -15,7 +15,6 @@ upload and its application. Applying sends the readable rows through
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -41,10 +40,10 @@ from connector.sources.upload import (
     MAX_UPLOAD_BYTES,
     UploadRejected,
     _decode,
-    _scan_line,
     _storable,
     csv_records,
     posted_lines,
+    read_csv_header,
 )
 
 if TYPE_CHECKING:
@@ -143,24 +142,8 @@ def _column_name(cell: str) -> str:
 
 
 def _header(first_line: str) -> list[str]:
-    quoted, opened, _ = _scan_line(first_line, False)
-    if quoted:
-        raise UploadRejected(
-            f"The CSV header cannot be read: a quote opens on line 1 (column {(opened or 0) + 1}) "
-            "and is never closed on that line. Column names need no quotes, for example: "
-            f"{CSV_EXAMPLE.splitlines()[0]}",
-            [(1, first_line)],
-        )
-    try:
-        header = next(csv.reader([first_line]), None)
-    except csv.Error as exc:
-        raise UploadRejected(
-            f"The CSV header cannot be read: {exc}.", [(1, first_line[:200])]
-        ) from None
-    if not header or not any(cell.strip() for cell in header):
-        raise UploadRejected("The file is empty: the first line must be the header.")
     # Identity names are the source's own (user_id, account_id): kept as written.
-    columns = [cell.strip() for cell in header]
+    columns = read_csv_header(first_line, example=CSV_EXAMPLE.splitlines()[0])
     named = [_column_name(c) for c in columns]
     problems = []
     repeated = sorted({c for c in named if named.count(c) > 1})

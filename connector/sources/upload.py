@@ -179,23 +179,7 @@ def _quote_error(lines: list[str], columns: list[str], start: int, last: int | N
 def _parse_csv(text: str) -> list[dict]:
     lines = io.StringIO(text, newline="").readlines()
     first_line = lines[0].rstrip("\r\n")
-    quoted, opened, _ = _scan_line(first_line, False)
-    if quoted:
-        raise UploadRejected(
-            f"The CSV header cannot be read: a quote opens on line 1 (column {(opened or 0) + 1}) "
-            f"and is never closed on that line. Column names need no quotes, for example: "
-            f"{CSV_EXAMPLE}",
-            [(1, first_line)],
-        )
-    try:
-        header = next(csv.reader([first_line]), None)
-    except csv.Error as exc:
-        raise UploadRejected(
-            f"The CSV header cannot be read: {exc}.", [(1, first_line[:200])]
-        ) from None
-    if not header or not any(cell.strip() for cell in header):
-        raise UploadRejected("The file is empty: the first line must be the header.")
-    columns = [cell.strip().lower() for cell in header]
+    columns = [cell.lower() for cell in read_csv_header(first_line, example=CSV_EXAMPLE)]
     unknown = [c for c in columns if c not in FIELDS]
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if unknown or repeated or "key" not in columns:
@@ -242,6 +226,28 @@ def _parse_csv(text: str) -> list[dict]:
             row["end_line"] = record.end_line
         rows.append(row)
     return rows
+
+
+def read_csv_header(first_line: str, *, example: str) -> list[str]:
+    """The cells of a CSV file's header line, stripped; UploadRejected, with `example`
+    of a good header, when the line cannot be read or names nothing."""
+    quoted, opened, _ = _scan_line(first_line, False)
+    if quoted:
+        raise UploadRejected(
+            f"The CSV header cannot be read: a quote opens on line 1 (column {(opened or 0) + 1}) "
+            f"and is never closed on that line. Column names need no quotes, for example: "
+            f"{example}",
+            [(1, first_line)],
+        )
+    try:
+        header = next(csv.reader([first_line]), None)
+    except csv.Error as exc:
+        raise UploadRejected(
+            f"The CSV header cannot be read: {exc}.", [(1, first_line[:200])]
+        ) from None
+    if not header or not any(cell.strip() for cell in header):
+        raise UploadRejected("The file is empty: the first line must be the header.")
+    return [cell.strip() for cell in header]
 
 
 @dataclass
