@@ -12,6 +12,7 @@ import hashlib
 import json
 from typing import Any
 
+from connector.metrics.filters import event_filter
 from connector.metrics.models import (
     Aggregation,
     Analysis,
@@ -39,6 +40,7 @@ MANAGED_FIELDS = (
     "randomizationUnits",
     "tags",
     "eventDefault",
+    "filters",
 )
 
 # Units of time: a numeric metric in one of them measures a duration (a latency).
@@ -93,6 +95,8 @@ def metric_body(mapping: MetricMapping, *, event_key: str) -> dict[str, Any]:
         )
     if mapping.success_criteria:
         body["successCriteria"] = mapping.success_criteria
+    if filters := event_filter(mapping.filters):
+        body["filters"] = filters
     if mapping.maintainer_id:
         body["maintainerId"] = mapping.maintainer_id
     return body
@@ -117,6 +121,10 @@ def managed_view(metric: dict[str, Any]) -> dict[str, Any]:
     event_default = view.pop("eventDefault") or {}
     if view["isNumeric"] and event_default.get("disabled"):
         view["eventDefault"] = {"disabled": True, "value": 0}
+    # Likewise a metric without a filter keeps the fingerprint it had before filters.
+    if not (filters := view.pop("filters")):
+        return view
+    view["filters"] = filters
     return view
 
 

@@ -51,13 +51,22 @@ class MappingStatus(models.TextChoices):
 
 
 class MetricMapping(TenantOwnedModel):
-    """The metric that should exist in LaunchDarkly for one event and kind.
+    """The metric that should exist in LaunchDarkly for one event, kind and variant.
+
+    The variant tells apart the metrics one event feeds: "" for the plain metric,
+    "p90" for a metric set's percentile, and the digest of its filter ("f1a2b3c4d")
+    for a filtered one; it is part of the deterministic key (keys.metric_key_for).
 
     `desired_hash` fingerprints the fields we manage; `applied_hash` is the
     fingerprint LaunchDarkly last confirmed. They differ while an update is due."""
 
     source_event = models.ForeignKey(SourceEvent, on_delete=models.PROTECT, related_name="mappings")
     kind = models.CharField(max_length=10, choices=MetricKind.choices)
+    variant = models.CharField(max_length=40, blank=True, default="")
+    # The conditions on the event's properties, AND-ed, in our own form
+    # ([{"property", "op", "values"}]); desired.metric_body turns them into LaunchDarkly's
+    # EventFilter, and metrics.filters refuses what it cannot express exactly.
+    filters = models.JSONField(default=list, blank=True)
     project_key = models.CharField(max_length=140)
     metric_key = models.CharField(max_length=100)
     name = models.CharField(max_length=200)
@@ -94,7 +103,8 @@ class MetricMapping(TenantOwnedModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "source_event", "kind"], name="one_metric_per_event_and_kind"
+                fields=["tenant", "source_event", "kind", "variant"],
+                name="one_metric_per_event_kind_variant",
             ),
             models.UniqueConstraint(
                 fields=["tenant", "project_key", "metric_key"], name="metric_key_unique_in_project"
@@ -104,6 +114,71 @@ class MetricMapping(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.metric_key
+
+
+class GroupKind(models.TextChoices):
+    FUNNEL = "funnel", "Funnel"
+    STANDARD = "standard", "Standard"
+
+
+class MetricGroup(TenantOwnedModel):
+    """A metric group that should exist in LaunchDarkly (its beta metric-group API):
+    an ordered funnel of steps, or a standard set of metrics, by metric key.
+
+    Like a mapping, `desired_hash` fingerprints what we manage and `applied_hash` what
+    LaunchDarkly last confirmed; `metrics` is [{"key", "nameInGroup"}], in order."""
+
+    project_key = models.CharField(max_length=140)
+    key = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=GroupKind.choices)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list)
+    maintainer_id = models.CharField(max_length=64, blank=True)
+    metrics = models.JSONField(default=list)
+    # A standard group made from a tag: its members follow the tag at each plan.
+    from_tag = models.CharField(max_length=64, blank=True)
+
+    desired_hash = models.CharField(max_length=64)
+    applied_hash = models.CharField(max_length=64, blank=True)
+    ld_version = models.IntegerField(null=True, blank=True)
+    managed = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=10, choices=MappingStatus.choices, default=MappingStatus.PENDING
+    )
+    status_detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "project_key", "key"], name="group_key_unique_in_project"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def metric_keys(self) -> list[str]:
+        return [member["key"] for member in self.metrics]
+
+
+class MetricConventions(TenantOwnedModel):
+    """How a workspace names and tags every metric and group the connector makes,
+    whichever way they are planned (picker, metric sets, funnels, files)."""
+
+    # Placeholders: {name} {event} {kind} {filter} {variant} {description}.
+    name_template = models.CharField(max_length=200, default="{name}")
+    tags = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="one_metric_conventions")]
+
+    def __str__(self) -> str:
+        return f"Metric conventions of {self.tenant_id}"
 
 
 class MetricPlan(TenantOwnedModel):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
-from connector.metrics.models import MetricMapping
+from connector.metrics.models import MetricConventions, MetricMapping
 from connector.sources.models import SourceEvent
 from connector.sources.selectors import EventFilter, events_matching
 
@@ -44,3 +44,8 @@ def events_of_selection(selection: dict[str, Any]) -> QuerySet[SourceEvent]:
     fields = dict(selection["filter"])
     mapped = fields.pop("mapped", None)
     return picker_events(filter=EventFilter(**fields), mapped=mapped)
+
+
+def metric_conventions() -> MetricConventions:
+    """The workspace's naming and tag conventions (the defaults until someone sets them)."""
+    return MetricConventions.objects.filter().first() or MetricConventions()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from connector.metrics.models import MappingStatus, MetricMapping
+from connector.metrics.models import MappingStatus, MetricGroup, MetricMapping
 
 
 def mappings_store(
@@ -37,3 +37,11 @@ def mappings_forget_remote(*, detail: str) -> None:
         status=MappingStatus.PENDING,
         status_detail=detail,
     )
+
+
+def groups_store(
+    *, new: Iterable[MetricGroup], changed: Iterable[MetricGroup], fields: Iterable[str]
+) -> None:
+    """Save the metric groups a plan chose: the new ones, and `fields` of the others."""
+    MetricGroup.objects.bulk_create(list(new))
+    MetricGroup.objects.bulk_update(list(changed), [*fields, "updated_at"])

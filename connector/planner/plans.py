@@ -20,17 +20,24 @@ from connector.metrics.desired import (
     is_duration_unit,
     metric_body,
 )
+from connector.metrics.filters import describe
 from connector.metrics.keys import metric_key_for
 from connector.metrics.models import (
     Aggregation,
     Analysis,
+    MappingStatus,
+    MetricConventions,
+    MetricGroup,
     MetricKind,
     MetricMapping,
     MetricPlan,
     SuccessCriteria,
 )
-from connector.metrics.selectors import events_of_selection
-from connector.metrics.services import mappings_store
+from connector.metrics.selectors import events_of_selection, metric_conventions
+from connector.metrics.services import groups_store, mappings_store
+from connector.planner.actions import PlanAction
+from connector.planner.group_plans import GROUP_CHOSEN_FIELDS, GroupRow, group_rows
+from connector.planner.specs import FilterRefused, MetricSpec, base_specs, spec_label
 from connector.sources.models import SourceEvent, ValueKind
 from connector.sync.models import Action, RemoteMetric, SyncRun, Trigger
 from connector.sync.selectors import sync_settings
@@ -45,20 +52,6 @@ AUTO = "auto"  # the kind that fits each event: numeric events numeric, others b
 def is_duration(unit: str) -> bool:
     """A unit of time: for these a smaller value is better (a faster page)."""
     return is_duration_unit(unit)
-
-
-class PlanAction:
-    CREATE = "create"
-    UPDATE = "update"
-    RESTORE = "restore"
-    ADOPT = "adopt"
-    # A metric made by hand in LaunchDarkly measures the event: a person chooses to
-    # adopt it or to create ours alongside, so no twin is ever made without saying so.
-    BY_HAND = "by hand"
-    UNCHANGED = "unchanged"
-    BLOCKED = "blocked"
-    ORDER = (CREATE, UPDATE, RESTORE, ADOPT, BY_HAND, UNCHANGED, BLOCKED)
-    SENT = (CREATE, UPDATE, RESTORE, ADOPT)
 
 
 # What a person chose for an event that a hand-made metric already measures.
@@ -91,6 +84,20 @@ class Choices:
     event_default: str = AUTO
     # (event id, "adopt:<metric key>" or "alongside"), chosen on the review page.
     by_hand: tuple[tuple[int, str], ...] = ()
+    # A metric set per event instead of one metric: conversion events get a binary
+    # (conversion rate) and a count metric, numeric events a mean and a p90 metric.
+    metric_set: bool = False
+    # (event key, conditions as text): one more metric of the event per entry, counting
+    # only the occurrences that pass ("plan = pro and amount > 100").
+    filtered: tuple[tuple[str, str], ...] = ()
+    # Metrics as code: event key -> the exact metrics the file asks for (MetricSpec's
+    # JSON). An event named here gets these instead of what the other choices make.
+    explicit: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = ()
+    # Metric groups to make or keep (GroupSpec's JSON), in the order given.
+    groups: tuple[dict[str, Any], ...] = ()
+    # Metrics as code: the file is the whole truth, so managed metrics and groups it no
+    # longer names are archived (metrics) or deleted (groups).
+    prune: bool = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Choices:
@@ -105,6 +112,13 @@ class Choices:
                 "tags": tuple(data.get("tags") or ()),
                 "success_by_event": pairs("success_by_event"),
                 "by_hand": pairs("by_hand"),
+                "filtered": tuple(
+                    (str(key), str(text)) for key, text in data.get("filtered") or ()
+                ),
+                "explicit": tuple(
+                    (str(key), tuple(specs)) for key, specs in (data.get("explicit") or {}).items()
+                ),
+                "groups": tuple(data.get("groups") or ()),
             }
         )
 
@@ -116,6 +130,9 @@ class Choices:
             # JSON object keys are strings: {"<event id>": "LowerThanBaseline"}.
             "success_by_event": {str(k): v for k, v in self.success_by_event},
             "by_hand": {str(k): v for k, v in self.by_hand},
+            "filtered": [list(pair) for pair in self.filtered],
+            "explicit": {key: list(specs) for key, specs in self.explicit},
+            "groups": list(self.groups),
         }
 
     def inferred_success(self, event: SourceEvent, kind: str) -> str:
@@ -161,12 +178,17 @@ class PlanRow:
     hand_made: list[HandMade] = field(default_factory=list)
     by_hand_choice: str = ""
 
+    @property
+    def filter_text(self) -> str:
+        return describe(self.mapping.filters) if self.mapping.filters else ""
+
 
 @dataclass
 class Plan:
     rows: list[PlanRow]
     project_key: str
     problem: str = ""  # a reason that blocks the whole plan
+    groups: list[GroupRow] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -174,8 +196,17 @@ class Plan:
         return {action: counted.get(action, 0) for action in PlanAction.ORDER}
 
     @property
+    def group_counts(self) -> dict[str, int]:
+        counted = Counter(row.action for row in self.groups)
+        return {action: counted.get(action, 0) for action in PlanAction.GROUP_ORDER}
+
+    @property
     def actionable(self) -> list[PlanRow]:
         return [row for row in self.rows if row.action in PlanAction.SENT]
+
+    @property
+    def actionable_groups(self) -> list[GroupRow]:
+        return [row for row in self.groups if row.action in PlanAction.GROUP_SENT]
 
     @property
     def in_use(self) -> list[PlanRow]:
@@ -183,17 +214,33 @@ class Plan:
         return [row for row in self.actionable if row.in_use]
 
 
-def _render(template: str, event: SourceEvent, kind: str) -> str:
+def _render(
+    template: str, event: SourceEvent, kind: str, *, filter_text: str = "", variant: str = ""
+) -> str:
     values = {
         "name": event.display_name,
+        "event": event.key,
         "key": event.key,
         "description": event.description,
         "kind": MetricKind(kind).label,
+        "filter": filter_text,
+        "variant": variant,
     }
     try:
         return template.format_map(values).strip()
     except (KeyError, ValueError, IndexError):
         return template  # the picker validates templates; a bad one is shown as typed
+
+
+def _name(template: str, event: SourceEvent, kind: str, spec: MetricSpec, filter_text: str) -> str:
+    """The metric's name by the template; what tells a set's or a filter's metrics
+    apart is added when the template does not place it itself."""
+    name = _render(template, event, kind, filter_text=filter_text, variant=spec.set_part)
+    if spec.in_set and "{kind}" not in template and "{variant}" not in template:
+        name = f"{name} ({spec_label(spec, kind)})"
+    if filter_text and "{filter}" not in template:
+        name = f"{name} where {filter_text}"
+    return name[:200] or event.key
 
 
 def selected_events(selection: dict[str, Any]) -> list[SourceEvent]:
@@ -210,11 +257,12 @@ _EVENT_FIELDS = (
     "description",
     "value_kind",
     "unit",
+    "properties",
     "removed_at",
 )
 
 
-def _blocked_reason(event: SourceEvent, mapping: MetricMapping, choices: Choices) -> str:
+def _blocked_reason(event: SourceEvent, mapping: MetricMapping) -> str:
     if event.is_removed:
         return "The event was removed at the source."
     if mapping.kind == MetricKind.NUMERIC:
@@ -223,48 +271,102 @@ def _blocked_reason(event: SourceEvent, mapping: MetricMapping, choices: Choices
         if not mapping.success_criteria:
             return "A numeric metric needs success criteria."
         if mapping.analysis == Analysis.PERCENTILE and not (
-            choices.percentile and 0 < choices.percentile < 100
+            mapping.percentile and 0 < mapping.percentile < 100
         ):
             return "Percentile analysis needs a percentile between 1 and 99."
     return ""
 
 
 def plan_compute(*, plan: MetricPlan) -> Plan:
-    """Every selected event with the metric it will have, and the action. No writes."""
+    """Every selected event with the metrics it will have, and the action. No writes."""
+    return plan_for(events=selected_events(plan.selection), choices=Choices.from_json(plan.choices))
+
+
+@dataclass
+class _Wanted:
+    """One metric the plan wants, before its key is settled."""
+
+    event: SourceEvent
+    spec: MetricSpec
+    kind: str
+    variant: str
+    conditions: list[dict[str, Any]]
+    refusal: str = ""
+
+
+def _wanted(events: list[SourceEvent], choices: Choices) -> list[_Wanted]:
+    explicit = dict(choices.explicit)
+    filtered: dict[str, list[str]] = {}
+    for event_key, text in choices.filtered:
+        filtered.setdefault(event_key, []).append(text)
+    wanted = []
+    for event in events:
+        if event.key in explicit:
+            specs = [MetricSpec.from_json(data) for data in explicit[event.key]]
+        else:
+            kind = choices.kind_for(event)
+            specs = base_specs(event, kind=kind, metric_set=choices.metric_set)
+            for text in filtered.get(event.key, []):
+                specs += base_specs(
+                    event, kind=kind, metric_set=choices.metric_set, filter_text=text
+                )
+        for spec in specs:
+            try:
+                conditions = spec.checked_conditions(event)
+                refusal = ""
+            except FilterRefused as refused:
+                conditions, refusal = [], f"Filter refused: {refused}"
+            variant = spec.variant_for(conditions)
+            if refusal and not spec.variant:
+                # Never stored: a name of its own so it does not collide with the plain one.
+                variant = "-".join(p for p in (spec.set_part, "f-refused") if p)
+            wanted.append(
+                _Wanted(event, spec, spec.kind, variant, [c.to_json() for c in conditions], refusal)
+            )
+    return wanted
+
+
+def plan_for(*, events: list[SourceEvent], choices: Choices) -> Plan:
+    """The plan for these events and choices; events of a metrics-as-code file that
+    the catalog does not hold yet are unsaved (their metrics can only be new)."""
     connection = connection_of_workspace()
     project_key = connection.project_key if connection else ""
-    choices = Choices.from_json(plan.choices)
-    events = selected_events(plan.selection)
-    event_ids = [event.pk for event in events]
+    conventions = metric_conventions()
+    saved_ids = [event.pk for event in events if event.pk]
 
-    existing = {
-        (m.source_event_id, m.kind): m
-        for m in MetricMapping.objects.filter(source_event_id__in=event_ids)
+    existing: dict[tuple[int | None, str, str], MetricMapping] = {
+        (m.source_event_id, m.kind, m.variant): m
+        for m in MetricMapping.objects.filter(source_event_id__in=saved_ids)
     }
-    wanted = [(event, choices.kind_for(event)) for event in events]
+    wanted = _wanted(events, choices)
+
+    def identity(w: _Wanted) -> tuple[int | None, str, str]:
+        return (w.event.pk, w.kind, w.variant)
+
     keys = {
-        (event.pk, kind): (
-            existing[(event.pk, kind)].metric_key
-            if (event.pk, kind) in existing
-            else metric_key_for(event.key, kind)
+        identity(w): (
+            existing[identity(w)].metric_key
+            if identity(w) in existing
+            else w.spec.key or metric_key_for(w.event.key, w.kind, variant=w.variant)
         )
-        for event, kind in wanted
+        for w in wanted
     }
-    # Clash rule: a new key already used by another event's metric, or by two events
+    # Clash rule: a new key already used by another event's metric, or by two metrics
     # of this plan, gets the longer digest form.
     taken = {
-        (m.metric_key): m.source_event_id
+        m.metric_key: (m.source_event_id, m.kind, m.variant)
         for m in MetricMapping.objects.filter(
             project_key=project_key, metric_key__in=set(keys.values())
         )
     }
     seen: Counter[str] = Counter(keys.values())
-    for (event_id, kind), key in list(keys.items()):
-        if (event_id, kind) in existing:
+    for w in wanted:
+        ident = identity(w)
+        key = keys[ident]
+        if ident in existing or w.spec.key:
             continue
-        if seen[key] > 1 or taken.get(key, event_id) != event_id:
-            event = next(e for e, _ in wanted if e.pk == event_id)
-            keys[(event_id, kind)] = metric_key_for(event.key, kind, digest_length=16)
+        if seen[key] > 1 or taken.get(key, ident) != ident:
+            keys[ident] = metric_key_for(w.event.key, w.kind, variant=w.variant, digest_length=16)
     remote = {
         r.key: r
         for r in RemoteMetric.objects.filter(project_key=project_key, key__in=set(keys.values()))
@@ -273,28 +375,31 @@ def plan_compute(*, plan: MetricPlan) -> Plan:
     # member whose token connects.
     maintainer = sync_settings().maintainer_id or (connection.member_id if connection else "")
 
-    hand_made = _hand_made_by_event(project_key, [event.key for event, _ in wanted], keys)
+    plain_keys = {ident: key for ident, key in keys.items() if not ident[2]}
+    hand_made = _hand_made_by_event(project_key, [w.event.key for w in wanted], keys)
     by_hand = dict(choices.by_hand)
 
     rows = []
-    for event, kind in wanted:
-        current = existing.get((event.pk, kind))
-        key = keys[(event.pk, kind)]
-        twins = hand_made.get(event.key, []) if current is None else []
-        choice = by_hand.get(event.pk, "")
+    for w in wanted:
+        event, ident = w.event, identity(w)
+        current = existing.get(ident)
+        key = keys[ident]
+        # A hand-made metric on the event stands in for the plain metric only.
+        twins = hand_made.get(event.key, []) if current is None and ident in plain_keys else []
+        choice = by_hand.get(event.pk, "") if event.pk else ""
         if choice.startswith(ADOPT_PREFIX) and choice[len(ADOPT_PREFIX) :] in {
             twin.key for twin in twins
         }:
             key = choice[len(ADOPT_PREFIX) :]
-        mapping = _desired_mapping(event, kind, key, choices, project_key)
+        mapping = _desired_mapping(w, key, choices, conventions, project_key)
         mapping.maintainer_id = maintainer
         body = metric_body(mapping, event_key=event.key)
         mapping.desired_hash = fingerprint(body)
         row = PlanRow(event=event, mapping=mapping, body=body, action=PlanAction.CREATE)
         known = remote.get(key)
-        if known is None and key != keys[(event.pk, kind)]:  # a hand-made one, adopted
+        if known is None and key != keys[ident]:  # a hand-made one, adopted
             known = _remote_one(project_key, key)
-        if reason := _blocked_reason(event, mapping, choices):
+        if reason := w.refusal or _blocked_reason(event, mapping):
             row.action, row.reason = PlanAction.BLOCKED, reason
         elif current is not None:
             # The metric as last stored, before the new choices are merged into it.
@@ -339,12 +444,53 @@ def plan_compute(*, plan: MetricPlan) -> Plan:
             row.in_use = max(known.experiment_count or 0, known.active_use)
         rows.append(row)
 
+    if choices.prune:
+        rows += _archive_rows(project_key, {identity(w) for w in wanted}, remote)
+
     problem = ""
     if connection is None or not connection.is_usable:
         problem = "Connect LaunchDarkly first: metrics are created through that connection."
     elif not project_key:
         problem = "Choose the LaunchDarkly project for metrics first."
-    return Plan(rows=rows, project_key=project_key, problem=problem)
+    groups = group_rows(
+        specs=list(choices.groups),
+        rows=rows,
+        project_key=project_key,
+        maintainer=maintainer,
+        conventions_tags=list(conventions.tags),
+        prune=choices.prune,
+    )
+    return Plan(rows=rows, project_key=project_key, problem=problem, groups=groups)
+
+
+# Mappings that a file no longer names and that are still live in LaunchDarkly.
+_LIVE = (MappingStatus.SYNCED, MappingStatus.DRIFTED, MappingStatus.PENDING, MappingStatus.FAILED)
+
+
+def _archive_rows(
+    project_key: str, wanted: set[tuple[int | None, str, str]], remote: dict[str, RemoteMetric]
+) -> list[PlanRow]:
+    """Metrics as code: the managed metrics the file no longer names are archived."""
+    rows = []
+    for mapping in (
+        MetricMapping.objects.filter(project_key=project_key, managed=True, status__in=_LIVE)
+        .select_related("source_event")
+        .order_by("metric_key")
+    ):
+        if (mapping.source_event_id, mapping.kind, mapping.variant) in wanted:
+            continue
+        body = metric_body(mapping, event_key=mapping.source_event.key)
+        row = PlanRow(
+            event=mapping.source_event,
+            mapping=mapping,
+            body=body,
+            action=PlanAction.ARCHIVE,
+            reason="No longer in the file: archived in LaunchDarkly (its history stays).",
+        )
+        if known := remote.get(mapping.metric_key):
+            row.in_use = max(known.experiment_count or 0, known.active_use)
+        rows.append(row)
+    return rows
 
 
 def _hand_made_by_event(
@@ -370,32 +516,50 @@ def _remote_one(project_key: str, key: str) -> RemoteMetric | None:
 
 
 def _desired_mapping(
-    event: SourceEvent, kind: str, key: str, choices: Choices, project_key: str
+    w: _Wanted,
+    key: str,
+    choices: Choices,
+    conventions: MetricConventions,
+    project_key: str,
 ) -> MetricMapping:
+    event, kind, spec = w.event, w.kind, w.spec
     numeric = kind == MetricKind.NUMERIC
-    return MetricMapping(
+    analysis = (spec.analysis or choices.analysis) if numeric else Analysis.MEAN
+    percentile = None
+    if numeric and analysis == Analysis.PERCENTILE:
+        percentile = spec.percentile if spec.analysis else choices.percentile
+    filter_text = describe(w.conditions) if w.conditions else ""
+    template = choices.name_template
+    if template == "{name}" and conventions.name_template:
+        template = conventions.name_template  # the picker's default yields to the workspace's
+    mapping = MetricMapping(
         tenant_id=current_tenant().pk,
         source_event=event,
         kind=kind,
+        variant=w.variant,
+        filters=w.conditions,
         project_key=project_key,
         metric_key=key,
-        name=_render(choices.name_template, event, kind)[:200] or event.key,
-        description=_render(choices.description_template, event, kind),
+        name=_name(template, event, kind, spec, filter_text),
+        description=_render(choices.description_template, event, kind, filter_text=filter_text),
         unit=event.unit if numeric else "",
         success_criteria=choices.success_for(event, kind),
         unit_aggregation=choices.aggregation
         if numeric
         else (Aggregation.SUM if kind == MetricKind.COUNT else Aggregation.AVERAGE),
-        analysis=choices.analysis if numeric else Analysis.MEAN,
-        percentile=choices.percentile
-        if numeric and choices.analysis == Analysis.PERCENTILE
-        else None,
+        analysis=analysis,
+        percentile=percentile,
         randomization_units=list(choices.randomization_units),
-        tags=sorted(set(choices.tags)),
+        tags=sorted({*choices.tags, *conventions.tags}),
         event_default=default_event_default(kind, event.unit)
         if choices.event_default == AUTO
         else choices.event_default,
     )
+    for name, value in spec.overrides.items():
+        if name in ("randomization_units", "tags"):
+            value = sorted(set(value))
+        setattr(mapping, name, value)
+    return mapping
 
 
 _CHOSEN_FIELDS = (
@@ -412,6 +576,7 @@ _CHOSEN_FIELDS = (
     "randomization_units",
     "tags",
     "event_default",
+    "filters",
     "maintainer_id",
     "desired_hash",
 )
@@ -429,14 +594,16 @@ _SYNC_ACTION = {
     PlanAction.UPDATE: Action.UPDATE,
     PlanAction.RESTORE: Action.RESTORE,
     PlanAction.ADOPT: Action.ADOPT,
+    PlanAction.ARCHIVE: Action.ARCHIVE,
+    PlanAction.DELETE: Action.DELETE,
 }
 
 
 @transaction.atomic
 def plan_apply(*, plan: MetricPlan, actor: User, confirm_in_use: bool = False) -> SyncRun | None:
-    """Store the plan's desired metrics and start a sync run for what must change.
-    Recomputed here, so it applies the catalog as it is now, not as it was shown.
-    Changing metrics that experiments use needs `confirm_in_use`."""
+    """Store the plan's desired metrics and groups and start a sync run for what must
+    change. Recomputed here, so it applies the catalog as it is now, not as it was
+    shown. Changing metrics that experiments use needs `confirm_in_use`."""
     # Claim the plan first: a second apply (a double click, two tabs) finds it taken,
     # even when both run at once, and the whole apply rolls back with any error below.
     now = timezone.now()
@@ -454,14 +621,29 @@ def plan_apply(*, plan: MetricPlan, actor: User, confirm_in_use: bool = False) -
         )
     to_sync = computed.actionable
     new = [row.mapping for row in to_sync if row.mapping.pk is None]
-    changed = [row.mapping for row in to_sync if row.mapping.pk is not None]
+    changed = [
+        row.mapping
+        for row in to_sync
+        if row.mapping.pk is not None and row.action != PlanAction.ARCHIVE
+    ]
     mappings_store(new=new, changed=changed, fields=_CHOSEN_FIELDS)
-
-    run = sync_run_create(
-        work=((row.mapping, _SYNC_ACTION[row.action]) for row in to_sync),
-        trigger=Trigger.PLAN,
-        actor=actor,
+    groups = computed.actionable_groups
+    groups_store(
+        new=[row.group for row in groups if row.group.pk is None],
+        changed=[
+            row.group
+            for row in groups
+            if row.group.pk is not None and row.action != PlanAction.DELETE
+        ],
+        fields=GROUP_CHOSEN_FIELDS,
     )
+
+    work: list[tuple[MetricMapping | MetricGroup, str]] = [
+        (row.mapping, _SYNC_ACTION[row.action]) for row in to_sync
+    ]
+    # After the metrics: a group item waits until its metrics are in LaunchDarkly.
+    work += [(row.group, _SYNC_ACTION[row.action]) for row in groups]
+    run = sync_run_create(work=work, trigger=Trigger.PLAN, actor=actor)
     plan.applied_at = now
     plan.sync_run = run
     plan.save(update_fields=["applied_at", "sync_run"])
@@ -469,7 +651,11 @@ def plan_apply(*, plan: MetricPlan, actor: User, confirm_in_use: bool = False) -
         actor=actor,
         action=AuditAction.PLAN_APPLIED,
         target=f"plan {plan.pk}",
-        details={**computed.counts, "run": run.pk if run else None},
+        details={
+            **computed.counts,
+            **{f"groups {action}": n for action, n in computed.group_counts.items() if n},
+            "run": run.pk if run else None,
+        },
     )
     return run
 

@@ -16,6 +16,15 @@ class ValueKind(models.TextChoices):
     NUMERIC = "numeric", "Numeric"
 
 
+class PropertyType(models.TextChoices):
+    """The type of an event property, as metric filters need it: LaunchDarkly compares
+    numbers as JSON numbers and strings as strings, and filters only flat values."""
+
+    STRING = "string", "Text"
+    NUMBER = "number", "Number"
+    BOOLEAN = "boolean", "True/false"
+
+
 class Origin(models.TextChoices):
     API = "api", "HTTP API"
     UPLOAD = "upload", "File upload"
@@ -37,6 +46,10 @@ class SourceEvent(TenantOwnedModel):
     # For numeric events: the occurrence property their value comes from, when an
     # occurrence does not send `value` itself (an adapter's guess is only a default).
     value_property = models.CharField(max_length=200, blank=True)
+    # The event's flat properties and their types, {"plan": "string", "amount": "number"}:
+    # what metric filters may test. Declared by the API, uploads and adapters, and
+    # learned from imported occurrences.
+    properties = models.JSONField(default=dict, blank=True)
     first_seen = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     volume = models.BigIntegerField(default=0, help_text="Occurrences over the last 30 days.")

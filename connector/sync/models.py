@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from connector.metrics.models import MetricMapping
+from connector.metrics.models import MetricGroup, MetricMapping
 from tenants.scope import TenantOwnedModel
 
 
@@ -80,8 +80,16 @@ class SyncRun(TenantOwnedModel):
 
 
 class SyncItem(TenantOwnedModel):
+    """One object brought to LaunchDarkly: a metric (`mapping`) or a metric group
+    (`group`), never both."""
+
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="items")
-    mapping = models.ForeignKey(MetricMapping, on_delete=models.CASCADE, related_name="sync_items")
+    mapping = models.ForeignKey(
+        MetricMapping, on_delete=models.CASCADE, related_name="sync_items", null=True, blank=True
+    )
+    group = models.ForeignKey(
+        MetricGroup, on_delete=models.CASCADE, related_name="sync_items", null=True, blank=True
+    )
     action = models.CharField(max_length=10, choices=Action.choices)
     status = models.CharField(max_length=10, choices=ItemStatus.choices, default=ItemStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -97,13 +105,31 @@ class SyncItem(TenantOwnedModel):
     note = models.CharField(max_length=300, blank=True, help_text="What the last success did.")
 
     class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(mapping__isnull=False, group__isnull=True)
+                | models.Q(mapping__isnull=True, group__isnull=False),
+                name="item_is_a_metric_or_a_group",
+            )
+        ]
         indexes = [
             models.Index(fields=["run", "status"], name="item_run_status"),
             models.Index(fields=["status", "claimed_at"], name="item_status_claimed"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.action} {self.mapping_id} ({self.status})"
+        return f"{self.action} {self.target_key} ({self.status})"
+
+    @property
+    def target_key(self) -> str:
+        """The key of the metric or metric group the item brings to LaunchDarkly."""
+        if self.mapping is not None:
+            return self.mapping.metric_key
+        return self.group.key if self.group is not None else ""
+
+    @property
+    def is_group(self) -> bool:
+        return self.group_id is not None
 
 
 class RemoteMetric(TenantOwnedModel):

@@ -274,6 +274,7 @@ def test_review__shows_counts_and_each_action(client_of, admin, workspace, conne
         "restore": 0,
         "adopt": 1,
         "by hand": 0,
+        "archive": 0,
         "unchanged": 1,
         "blocked": 1,
     }
