@@ -24,6 +24,11 @@ Choices where LaunchDarkly's behaviour is not documented, made to be strict:
   rest (`archivedAt`, counts, ids, versions) is the server's, and a patch of it is 400;
 - `hasConnections` counts metric groups as connections, besides experiments and
   guarded rollouts; archived metrics are listed by getMetrics, with `archived: true`;
+- a metric's metric groups (`metricGroupCount`, the archive and delete refusals) are
+  the sandbox's own groups that hold it (`sandbox/groups.py`) plus the count set with
+  `/_sandbox/metric-usage`; deleting an archived metric that is in a group is 400
+  `invalid_request` too;
+- `filters` are checked as `sandbox/filters.py` says (contract rows FLT-*);
 - a patch that loses a race (the `/_sandbox/races` control) is 409
   `optimistic_locking_error`, checked when the patch would be stored, so a patch that
   is invalid anyway still gets its 400;
@@ -46,6 +51,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sandbox import jsonpatch
+from sandbox.filters import filter_problems
 from sandbox.messages import ApiError, Request, Response, json_response
 from sandbox.openapi import component_errors, load_spec
 from sandbox.state import (
@@ -63,7 +69,6 @@ METRICS_MAX_LIMIT = 50  # LaunchDarkly: getMetrics "Maximum limit is 50"
 DEFAULT_LIMIT = 20
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ANALYSIS_TYPES = ("mean", "percentile")
-FILTER_TYPES = ("group", "contextAttribute", "eventProperty")  # the Filter rep's enum
 DEFAULT_DATA_SOURCE = {"key": "launchdarkly", "_name": "LaunchDarkly"}
 DEFAULT_API_VERSION = 20240415
 RACE_MESSAGE = "Conflict: the metric was changed by another request; re-read it and retry"
@@ -263,7 +268,7 @@ class RestApi:
         """MetricRep / MetricListingRep; the counts LaunchDarkly makes expandable appear
         only when `expand` names them, the active counts always."""
         key = metric["key"]
-        usage = project.usage.get(key, MetricUsage())
+        usage = project.metric_usage(key)
         rep = {
             **metric,
             "_links": {
@@ -279,6 +284,23 @@ class RestApi:
             rep["experimentCount"] = usage.experiments
         if "metricGroupCount" in expand:
             rep["metricGroupCount"] = usage.metric_groups
+        if "metricGroups" in expand:
+            # Only the sandbox's own groups: those /_sandbox/metric-usage counts are not
+            # groups anyone could name.
+            rep["metricGroups"] = [
+                {
+                    "key": group["key"],
+                    "name": group["name"],
+                    "kind": group["kind"],
+                    "_links": {
+                        "self": _link(
+                            f"/api/v2/projects/{project.key}/metric-groups/{group['key']}"
+                        ),
+                        "parent": _link(f"/api/v2/projects/{project.key}"),
+                    },
+                }
+                for group in project.groups_with_metric(key)
+            ]
         maintainer = account.members.get(metric.get("maintainerId", ""))
         if maintainer is not None:
             rep["_maintainer"] = self._member_summary(maintainer)
@@ -518,7 +540,7 @@ class RestApi:
 
     def _filter_metrics(self, project: Project, metrics: list[dict], raw: str) -> list[dict]:
         def usage(metric: dict) -> MetricUsage:
-            return project.usage.get(metric["key"], MetricUsage())
+            return project.metric_usage(metric["key"])
 
         for name, op, values in _parse_filter(raw):
             if name == "query":
@@ -668,7 +690,7 @@ class RestApi:
         if not archived:
             patched.pop("archivedAt", None)
             return
-        usage = project.usage.get(metric["key"], MetricUsage())
+        usage = project.metric_usage(metric["key"])
         uses = [
             _count(usage.active_experiments, "active experiment"),
             _count(usage.active_guarded_rollouts, "active guarded rollout"),
@@ -706,13 +728,20 @@ class RestApi:
                 "invalid_request",
                 "Only archived metrics can be deleted; archive the metric first",
             )
-        usage = project.usage.get(metric_key, MetricUsage())
+        usage = project.metric_usage(metric_key)
         if usage.experiments or usage.guarded_rollouts:
             raise ApiError(
                 400,
                 "invalid_request",
                 "Metric was used in an experiment or guarded rollout and cannot be deleted; "
                 "archive it instead",
+            )
+        if usage.metric_groups:
+            raise ApiError(
+                400,
+                "invalid_request",
+                f"Metric is in {_count(usage.metric_groups, 'metric group')} and cannot be "
+                "deleted; remove it from the group first",
             )
         del project.metrics[metric_key]
         project.usage.pop(metric_key, None)
@@ -775,8 +804,11 @@ class RestApi:
         if default.get("value", 0) != 0:
             problems.append("eventDefault.value: only 0 is supported")
         filters = fields.get("filters")
-        if filters is not None and filters.get("type") not in FILTER_TYPES:
-            problems.append(f"filters.type: must be one of {', '.join(FILTER_TYPES)}")
+        if filters is not None:
+            if kind != "custom":
+                problems.append("filters: only supported for custom metrics")
+            else:
+                problems.extend(filter_problems(filters))
         maintainer = fields.get("maintainerId")
         if maintainer is not None and maintainer not in self._account(caller).members:
             problems.append(f"maintainerId: unknown member {maintainer}")

@@ -3,7 +3,8 @@
 `/_sandbox/` (the control surface) and a metric's page (`/{projectKey}/metrics/
 {metricKey}/details`, LaunchDarkly's UI address for it) are for people and tests, not
 the API: never faulted, rate limited or logged. For everything else a request goes:
-fault roll -> route -> authenticate -> rate limit -> role check -> handler,
+fault roll -> route -> authenticate -> rate limit -> beta header (beta routes only)
+-> role check -> handler,
 then the answer gets its latency, is logged (without secrets) and shown to the
 optional observer (tests use it to validate every `/api/v2` body against the spec).
 """
@@ -21,6 +22,7 @@ from sandbox import faults as fault_kinds
 from sandbox.api import RestApi
 from sandbox.control import Control
 from sandbox.events import EventImport
+from sandbox.groups import MetricGroupsApi
 from sandbox.messages import ApiError, Request, Response
 from sandbox.oauth import OAuthServer
 from sandbox.ratelimit import RateLimiter
@@ -33,6 +35,13 @@ Observer = Callable[[Request, Response], None]
 # Never written to the request log.
 SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"}
 METHOD_OVERRIDES = {"PATCH", "PUT", "DELETE"}  # LaunchDarkly: X-HTTP-Method-Override
+# Spec, Beta resources: "If you call a beta resource without this header, you receive a
+# 403 response." The message is the one LaunchDarkly sends (launchdarkly/api-client-go
+# issue #21).
+BETA_VERSION = "beta"
+BETA_REQUIRED = (
+    "This API is in beta. To use it, your request must include the header `LD-API-Version: beta`."
+)
 # LaunchDarkly's UI page for a metric (a metric's `_site` link). First path segments the
 # API and OAuth use are never project keys, so the page cannot shadow their routes.
 METRIC_PAGE = re.compile(r"^/(?P<project_key>[^/]+)/metrics/(?P<metric_key>[^/]+)/details$")
@@ -47,6 +56,8 @@ class Route:
     # public: no token; read: any token; write: a writer token; import: checked by
     # the handler (a writer, or a token with the importEventData permission)
     access: str = "read"
+    # A beta resource: answered only with `LD-API-Version: beta` (Spec, Beta resources).
+    beta: bool = False
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -60,6 +71,7 @@ class SandboxApp:
         self.limiter = RateLimiter(state.options.rate_window_s)
         self.oauth = OAuthServer(state)
         self.api = RestApi(state)
+        self.groups = MetricGroupsApi(self.api)
         self.events = EventImport(state)
         self.control = Control(self)
         api = self.api
@@ -102,11 +114,24 @@ class SandboxApp:
             Route(
                 "DELETE", "/api/v2/metrics/{project_key}/{metric_key}", api.delete_metric, "write"
             ),
+            *self._metric_group_routes(),
             Route(
                 "POST", "/v2/event-data-import/{project_key}/{env_key}", self.events.post, "import"
             ),
         ]
         self.routes = [(route, route.pattern) for route in routes]
+
+    def _metric_group_routes(self) -> list[Route]:
+        groups = self.groups
+        collection = "/api/v2/projects/{project_key}/metric-groups"
+        item = collection + "/{group_key}"
+        return [
+            Route("GET", collection, groups.get_metric_groups, beta=True),
+            Route("POST", collection, groups.create_metric_group, "write", beta=True),
+            Route("GET", item, groups.get_metric_group, beta=True),
+            Route("PATCH", item, groups.patch_metric_group, "write", beta=True),
+            Route("DELETE", item, groups.delete_metric_group, "write", beta=True),
+        ]
 
     def _metadata(self, request: Request) -> Response:
         return self.oauth.metadata(f"http://{request.header('Host') or 'localhost'}")
@@ -172,6 +197,8 @@ class SandboxApp:
                 response = ApiError(
                     429, "rate_limited", "You've exceeded the API rate limit. Try again later."
                 ).response()
+            elif route.beta and request.header("LD-API-Version").strip() != BETA_VERSION:
+                response = ApiError(403, "forbidden", BETA_REQUIRED).response()
             elif route.access == "write" and caller.role != "writer":
                 response = ApiError(
                     403, "forbidden", "Forbidden. Access to the requested resource was denied."

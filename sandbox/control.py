@@ -6,8 +6,9 @@ metric's page at its `_site` link (`GET /{projectKey}/metrics/{metricKey}/detail
 
 Tests and `make run` use it to mint tokens, register OAuth clients, set limits and
 faults, say how many experiments, guarded rollouts and metric groups use a metric
-(`/_sandbox/metric-usage`: those live outside the sandbox), make the next patches of a
-metric lose a race (`/_sandbox/races`), read the request log and event counts, and
+(`/_sandbox/metric-usage`: those live outside the sandbox) and how many experiments
+and guarded rollouts use a metric group (`/_sandbox/metric-group-usage`), make the next
+patches of a metric lose a race (`/_sandbox/races`), read the request log and event counts, and
 reset. It is never rate limited, faulted, delayed or logged, so controlling the sandbox
 cannot disturb what is measured.
 """
@@ -26,7 +27,7 @@ from sandbox.messages import (
     json_response,
     redirect,
 )
-from sandbox.state import Account, Limits, MetricUsage, OAuthClient, Project
+from sandbox.state import Account, Limits, MetricGroupUsage, MetricUsage, OAuthClient, Project
 
 if TYPE_CHECKING:
     from sandbox.app import SandboxApp
@@ -36,6 +37,8 @@ ROLES = ("reader", "writer", "no_access")
 FORM_ROLES = ("reader", "writer")
 # PUT /_sandbox/metric-usage keys, named as MetricUsage's fields
 USAGE_FIELDS = tuple(MetricUsage.__dataclass_fields__)
+# PUT /_sandbox/metric-group-usage keys, named as MetricGroupUsage's fields
+GROUP_USAGE_FIELDS = tuple(MetricGroupUsage.__dataclass_fields__)
 
 
 def _object(request: Request) -> dict[str, Any]:
@@ -94,6 +97,7 @@ class Control:
             ("PUT", "/_sandbox/limits"): self.set_limits,
             ("PUT", "/_sandbox/faults"): self.set_faults,
             ("PUT", "/_sandbox/metric-usage"): self.set_metric_usage,
+            ("PUT", "/_sandbox/metric-group-usage"): self.set_metric_group_usage,
             ("PUT", "/_sandbox/races"): self.set_races,
             ("GET", "/_sandbox/requests"): self.get_requests,
             ("GET", "/_sandbox/events"): self.get_events,
@@ -155,6 +159,10 @@ class Control:
                     ],
                     "context_kinds": list(p.context_kinds),
                     "metrics": list(p.metrics.values()),
+                    "metric_groups": [
+                        {**group, "usage": vars(p.group_usage.get(key, MetricGroupUsage()))}
+                        for key, group in p.metric_groups.items()
+                    ],
                 }
                 for p in account.projects.values()
             ],
@@ -367,6 +375,25 @@ class Control:
         counts = {name: _count(body, name, getattr(usage, name)) for name in USAGE_FIELDS}
         project.usage[key] = MetricUsage(**counts)
         return json_response(200, {"project": project.key, "key": key, **counts})
+
+    def set_metric_group_usage(self, request: Request) -> Response:
+        """How many experiments (ever and active) and active guarded rollouts use a metric
+        group; keys left out keep their value. Body: {account_id?, project_key (or
+        project, as for metric-usage; default `default`), key, counts...}."""
+        body = _object(request)
+        account_id = body.get("account_id") or self.state.demo_account.id
+        account = self.state.accounts.get(account_id)
+        if account is None:
+            raise ApiError(404, "not_found", f"Unknown account {account_id}")
+        project_key = body.get("project_key") or body.get("project") or "default"
+        project = account.projects.get(project_key)
+        key = _string(body, "key")
+        if project is None or key not in project.metric_groups:
+            raise ApiError(404, "not_found", f"No metric group {key} in project {project_key}")
+        usage = project.group_usage.get(key, MetricGroupUsage())
+        counts = {name: _count(body, name, getattr(usage, name)) for name in GROUP_USAGE_FIELDS}
+        project.group_usage[key] = MetricGroupUsage(**counts)
+        return json_response(200, {"project_key": project.key, "key": key, **counts})
 
     def set_races(self, request: Request) -> Response:
         """The next `count` patchMetric calls on the metric lose a race to another edit."""

@@ -58,6 +58,10 @@ home/metrics/import-events)"), quoted below as README. Each rule, in the order c
   payload without the header is accepted and counted, since the docs call it
   optional; it cannot be deduplicated.
 - Answer [EVT-1]. README: "`202` when accepted"; the body is empty.
+- Per metric [FLT-8]. Ours: an event kept above also counts for each metric of the
+  project whose `eventKey` is its key and whose `filters` let it through, matched on
+  the event's `data` and `contextKeys` as `sandbox/filters.py` says (LaunchDarkly
+  publishes no matching rules). `GET /_sandbox/events` shows these as `by_metric`.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ import zlib
 from typing import Any
 from urllib.parse import urlsplit
 
+from sandbox.filters import event_matches
 from sandbox.messages import ApiError, Request, Response
 from sandbox.state import SandboxState, Token
 
@@ -180,29 +185,59 @@ class EventImport:
                 self.state.duplicate_payloads += 1
                 return Response(202, b"", None)
             self.state.event_payloads.add(seen)
-        event_keys = {metric.get("eventKey") for metric in project.metrics.values()}
+        # event key -> (metric key, filter) of each metric the key counts for, once per
+        # request rather than per event: imports are large.
+        metrics_by_event: dict[str, list[tuple[str, dict[str, Any] | None]]] = {}
+        for metric in project.metrics.values():
+            if metric.get("eventKey"):
+                metrics_by_event.setdefault(metric["eventKey"], []).append(
+                    (metric["key"], metric.get("filters"))
+                )
         dropped = self.state.dropped_events
         if len(custom) < len(items):
             dropped[NOT_CUSTOM] = dropped.get(NOT_CUSTOM, 0) + len(items) - len(custom)
         for event in custom:
             reason = _drop_reason(event)
-            if reason is None and event["key"] not in event_keys:
+            if reason is None and event["key"] not in metrics_by_event:
                 reason = NO_METRIC
             if reason is not None:
                 dropped[reason] = dropped.get(reason, 0) + 1
                 continue
             count_key = (account.id, project_key, env_key, event["key"])
             self.state.event_counts[count_key] = self.state.event_counts.get(count_key, 0) + 1
+            self._count_for_metrics(account.id, project_key, event, metrics_by_event)
         return Response(202, b"", None)
 
+    def _count_for_metrics(
+        self,
+        account_id: str,
+        project_key: str,
+        event: dict[str, Any],
+        metrics_by_event: dict[str, list[tuple[str, dict[str, Any] | None]]],
+    ) -> None:
+        """Counts the event for each metric whose event key it has and whose filter lets
+        it through [FLT-8]."""
+        counts = self.state.metric_event_counts
+        for metric_key, metric_filter in metrics_by_event[event["key"]]:
+            if metric_filter is None or event_matches(
+                metric_filter, event.get("data"), event["contextKeys"]
+            ):
+                count_key = (account_id, project_key, metric_key)
+                counts[count_key] = counts.get(count_key, 0) + 1
+
     def report(self) -> dict[str, Any]:
-        """For `GET /_sandbox/events`: counts nested account -> project -> env -> key, and
-        the events accepted with 202 but dropped, by reason."""
+        """For `GET /_sandbox/events`: counts nested account -> project -> env -> key; per
+        metric, account -> "project/metric key" (all environments together); and the
+        events accepted with 202 but dropped, by reason."""
         counts: dict[str, Any] = {}
         for (account, project, env, key), count in sorted(self.state.event_counts.items()):
             counts.setdefault(account, {}).setdefault(project, {}).setdefault(env, {})[key] = count
+        by_metric: dict[str, dict[str, int]] = {}
+        for (account, project, metric), count in sorted(self.state.metric_event_counts.items()):
+            by_metric.setdefault(account, {})[f"{project}/{metric}"] = count
         return {
             "counts": counts,
+            "by_metric": by_metric,
             "dropped": dict(sorted(self.state.dropped_events.items())),
             "payloads": len(self.state.event_payloads),
             "duplicate_payloads": self.state.duplicate_payloads,

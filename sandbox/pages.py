@@ -185,7 +185,7 @@ def overview_page(accounts: list[Account], clients: list[OAuthClient]) -> str:
             )
             projects.append(
                 f"<h3>Project <code>{escape(project.key)}</code> {escape(project.name)}</h3>"
-                f"<p class='muted'>Environments: {envs}</p>{table}"
+                f"<p class='muted'>Environments: {envs}</p>{table}{_groups_list(project)}"
             )
         sections.append(
             f"<section class='card'><h2>{escape(account.name)} "
@@ -206,6 +206,23 @@ def overview_page(accounts: list[Account], clients: list[OAuthClient]) -> str:
         f"{_token_form(accounts)}{''.join(sections)}"
         f"<section class='card'><h2>OAuth clients</h2>{clients_html}</section>",
     )
+
+
+def _groups_list(project: Project) -> str:
+    """A project's metric groups, one line each: a funnel's steps in order (→), a
+    standard group's metrics (·)."""
+    if not project.metric_groups:
+        return ""
+    items = "".join(
+        f"<li><code>{escape(group['key'])}</code> {escape(group['name'])} "
+        f"<span class='muted'>({escape(group['kind'])})</span>: "
+        + (" → " if group["kind"] == "funnel" else " · ").join(
+            f"<code>{escape(member['key'])}</code>" for member in group["metrics"]
+        )
+        + "</li>"
+        for group in project.metric_groups.values()
+    )
+    return f"<p class='muted'>Metric groups:</p><ul class='groups'>{items}</ul>"
 
 
 def _token_form(accounts: list[Account]) -> str:

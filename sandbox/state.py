@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 DEMO_ACCOUNT_NAME = "Demo"
@@ -100,6 +100,20 @@ class MetricUsage:
 
 
 @dataclass
+class MetricGroupUsage:
+    """Where a metric group is used: experiments and guarded rollouts live outside the
+    sandbox, so tests set these counts (`/_sandbox/metric-group-usage`)."""
+
+    experiments: int = 0  # ever
+    active_experiments: int = 0
+    active_guarded_rollouts: int = 0
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.experiments or self.active_guarded_rollouts)
+
+
+@dataclass
 class Project:
     id: str
     key: str
@@ -116,11 +130,30 @@ class Project:
     usage: dict[str, MetricUsage] = field(default_factory=dict)
     # metric key -> patchMetric calls still to lose a race (see Control.set_races)
     races: dict[str, int] = field(default_factory=dict)
+    # metric group key -> stored group: MetricGroupPost's fields (metrics as
+    # [{key, nameInGroup}], in order) plus _id, _version, _creationDate, _lastModified
+    metric_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # metric group key -> usage; apart from `metric_groups` so no patch can reach it
+    group_usage: dict[str, MetricGroupUsage] = field(default_factory=dict)
 
     def default_randomization_unit(self) -> str:
         return next(
             (u["randomizationUnit"] for u in self.randomization_units if u["default"]), "user"
         )
+
+    def groups_with_metric(self, metric_key: str) -> list[dict[str, Any]]:
+        return [
+            group
+            for group in self.metric_groups.values()
+            if any(member["key"] == metric_key for member in group["metrics"])
+        ]
+
+    def metric_usage(self, metric_key: str) -> MetricUsage:
+        """A metric's usage as LaunchDarkly counts it: what the control surface set, plus
+        the sandbox's own metric groups that hold the metric."""
+        usage = self.usage.get(metric_key, MetricUsage())
+        in_groups = len(self.groups_with_metric(metric_key))
+        return replace(usage, metric_groups=usage.metric_groups + in_groups)
 
 
 @dataclass
@@ -269,6 +302,9 @@ class SandboxState:
             self.faults = Faults()
             # (account id, project, environment, event key) -> count
             self.event_counts: dict[tuple[str, str, str, str], int] = {}
+            # (account id, project, metric key) -> events counted for that metric: its
+            # event key and its filter matched (see EventImport)
+            self.metric_event_counts: dict[tuple[str, str, str], int] = {}
             # (account id, project, environment, payload id)
             self.event_payloads: set[tuple[str, str, str, str]] = set()
             self.duplicate_payloads = 0

@@ -143,6 +143,57 @@ class RunningSandbox:
             body["account_id"] = account_id
         return self._call("PUT", "metric-usage", json=body)
 
+    def set_metric_group_usage(
+        self,
+        key: str,
+        experiments: int = 1,
+        *,
+        active_experiments: int | None = None,
+        active_guarded_rollouts: int | None = None,
+        project_key: str = "default",
+        account_id: str | None = None,
+    ) -> dict[str, Any]:
+        """How many experiments (ever; `active_experiments` of them running) and active
+        guarded rollouts use a metric group: a connected group cannot be deleted. Counts
+        left as None keep their value."""
+        body: dict[str, Any] = {"project_key": project_key, "key": key, "experiments": experiments}
+        if active_experiments is not None:
+            body["active_experiments"] = active_experiments
+        if active_guarded_rollouts is not None:
+            body["active_guarded_rollouts"] = active_guarded_rollouts
+        if account_id:
+            body["account_id"] = account_id
+        return self._call("PUT", "metric-group-usage", json=body)
+
+    def _project_state(self, project_key: str, account_id: str | None) -> dict[str, Any]:
+        state = self.state()
+        wanted = account_id or state["demo_account_id"]
+        account = next(a for a in state["accounts"] if a["id"] == wanted)
+        return next(p for p in account["projects"] if p["key"] == project_key)
+
+    def metric_groups(
+        self, project_key: str = "default", account_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The project's metric groups as the sandbox stores them: MetricGroupPost's fields
+        (`metrics` as [{key, nameInGroup}], in order), `_id`, `_version`, `_creationDate`,
+        `_lastModified`, and `usage` {experiments, active_experiments,
+        active_guarded_rollouts}. `account_id` defaults to the demo account."""
+        return self._project_state(project_key, account_id)["metric_groups"]
+
+    def metric_event_counts(
+        self, project_key: str = "default", account_id: str | None = None
+    ) -> dict[str, int]:
+        """Imported events counted per metric key (its event key and its filter matched),
+        all environments together; metrics that counted none are absent."""
+        report = self.events()
+        wanted = account_id or self.state()["demo_account_id"]
+        prefix = f"{project_key}/"
+        return {
+            name.removeprefix(prefix): count
+            for name, count in report["by_metric"].get(wanted, {}).items()
+            if name.startswith(prefix)
+        }
+
     def set_race(
         self, project: str, key: str, count: int = 1, *, account_id: str | None = None
     ) -> dict[str, Any]:
@@ -157,6 +208,9 @@ class RunningSandbox:
         return self._call("GET", "requests", params={"since": seq})["requests"]
 
     def events(self) -> dict[str, Any]:
+        """`counts` (account -> project -> environment -> event key), `by_metric`
+        (account -> "project/metric key" -> events that counted for the metric),
+        `dropped` (reason -> events), `payloads`, `duplicate_payloads`."""
         return self._call("GET", "events")
 
     def reset(self) -> None:

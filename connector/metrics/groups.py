@@ -23,7 +23,10 @@ GROUP_MANAGED_FIELDS = ("name", "kind", "description", "tags", "metrics")
 
 
 def group_body(group: MetricGroup) -> dict[str, Any]:
-    """LaunchDarkly's MetricGroupPost for this group (operationId createMetricGroup)."""
+    """LaunchDarkly's MetricGroupPost for this group (operationId createMetricGroup).
+    Only a funnel's metrics are named: the spec requires `nameInGroup` "if and only if"
+    the group is a funnel, and the Terraform provider sends "" for standard groups."""
+    funnel = group.kind == GroupKind.FUNNEL
     return {
         "key": group.key,
         "name": group.name,
@@ -32,7 +35,8 @@ def group_body(group: MetricGroup) -> dict[str, Any]:
         "maintainerId": group.maintainer_id,
         "tags": sorted({*group.tags, MANAGED_TAG}),
         "metrics": [
-            {"key": member["key"], "nameInGroup": member["nameInGroup"]} for member in group.metrics
+            {"key": member["key"], "nameInGroup": member["nameInGroup"] if funnel else ""}
+            for member in group.metrics
         ],
     }
 
@@ -80,7 +84,10 @@ def group_json_patch(desired: dict[str, Any], actual: dict[str, Any]) -> list[di
         op = "replace" if field in actual else "add"
         operations.append({"op": op, "path": f"/{field}", "value": desired[field]})
     wanted = desired.get("maintainerId")
-    held = (actual.get("maintainer") or {}).get("_id") or actual.get("maintainerId")
+    # MetricGroupRep's maintainer is {"key": <member id>, "kind": "member", "_member": …}
+    # (the Terraform provider and LaunchDarkly's Python client read `key`).
+    maintainer = actual.get("maintainer") or {}
+    held = maintainer.get("key") or (maintainer.get("_member") or {}).get("_id")
     if wanted and held != wanted:
         operations.append({"op": "replace", "path": "/maintainerId", "value": wanted})
     return operations

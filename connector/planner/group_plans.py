@@ -177,7 +177,8 @@ def _group_row(
         tags=sorted({*(spec.get("tags") or []), *conventions_tags}),
         maintainer_id=maintainer,
         metrics=[
-            {"key": m.metric_key, "nameInGroup": label[:200]}
+            # Only a funnel's steps carry a name in LaunchDarkly (see group_body).
+            {"key": m.metric_key, "nameInGroup": label[:200] if kind == GroupKind.FUNNEL else ""}
             for m, label in zip(found, names, strict=True)
         ],
         from_tag=tag,
