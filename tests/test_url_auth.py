@@ -45,6 +45,8 @@ ROUTES = {
     "planner:plan": Route(role=Role.ADMIN),
     "planner:plan_apply": Route("post", Role.ADMIN),
     "planner:plan_choose": Route("post", Role.ADMIN),
+    "planner:plan_groups": Route(role=Role.ADMIN),
+    "planner:conventions": Route(role=Role.ADMIN),
     "connections:import_token": Route("post", Role.ADMIN),
     "imports:status": Route(),
     "imports:settings": Route(role=Role.ADMIN),

@@ -20,7 +20,7 @@ from connector.metrics.desired import (
     is_duration_unit,
     metric_body,
 )
-from connector.metrics.filters import describe
+from connector.metrics.filters import describe, filter_digest, parse_conditions
 from connector.metrics.keys import metric_key_for
 from connector.metrics.models import (
     Aggregation,
@@ -692,3 +692,45 @@ def plan_create(*, actor: User, selection: dict[str, Any], choices: Choices) -> 
     return MetricPlan.objects.create(
         created_by=actor, selection=selection, choices=choices.to_json()
     )
+
+
+def plan_groups_set(*, plan: MetricPlan, groups: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Replace the plan's metric groups (GroupSpec's JSON, in order) before it is
+    applied. A funnel step with a filter counts the filtered metric of its event, so
+    that metric is added to the plan's filters when the plan does not make it yet;
+    answers the (event key, filter) pairs added that way."""
+    if plan.applied_at is not None:
+        raise PlanAlreadyApplied("This plan was applied already; its groups can no longer change.")
+    choices = Choices.from_json(plan.choices)
+    steps = [
+        (str(member["event"]), str(member["filter"]))
+        for spec in groups
+        for member in spec.get("metrics") or []
+        if isinstance(member, dict) and member.get("event") and member.get("filter")
+    ]
+    properties = {
+        event.key: event.properties or {}
+        for event in SourceEvent.objects.filter(key__in={key for key, _ in steps}).only(
+            "key", "properties"
+        )
+    }
+
+    def digest(event_key: str, text: str) -> str | None:
+        try:
+            return filter_digest(parse_conditions(text, properties.get(event_key, {})))
+        except FilterRefused:
+            return None  # planned as written: its row says why it is refused
+
+    planned = {(key, digest(key, text)) for key, text in choices.filtered}
+    added = []
+    for key, text in steps:
+        if (key, digest(key, text)) not in planned:
+            planned.add((key, digest(key, text)))
+            added.append((key, text))
+    plan.choices = {
+        **plan.choices,
+        "groups": list(groups),
+        "filtered": [list(pair) for pair in (*choices.filtered, *added)],
+    }
+    plan.save(update_fields=["choices"])
+    return added

@@ -11,4 +11,6 @@ urlpatterns = [
     path("w/<slug:slug>/plans/<int:plan_id>/", views.plan_review, name="plan"),
     path("w/<slug:slug>/plans/<int:plan_id>/apply/", views.plan_apply_view, name="plan_apply"),
     path("w/<slug:slug>/plans/<int:plan_id>/choose/", views.plan_choose_view, name="plan_choose"),
+    path("w/<slug:slug>/plans/<int:plan_id>/groups/", views.plan_groups, name="plan_groups"),
+    path("w/<slug:slug>/metrics/conventions/", views.conventions, name="conventions"),
 ]

@@ -7,6 +7,7 @@ before anything is sent, shown with what will happen to each event, and applied 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,9 +33,29 @@ from connector.connections.services import (
 )
 from connector.inputs import ID_MAX, PAGE_MAX, whole_number, whole_number_or_none
 from connector.metrics.desired import MANAGED_TAG
-from connector.metrics.models import Analysis, EventDefault, MetricKind, MetricPlan
-from connector.metrics.selectors import picker_events
-from connector.planner.forms import PickerFilterForm, PlanChoicesForm
+from connector.metrics.keys import group_key_for
+from connector.metrics.models import (
+    Analysis,
+    EventDefault,
+    GroupKind,
+    MappingStatus,
+    MetricKind,
+    MetricMapping,
+    MetricPlan,
+)
+from connector.metrics.selectors import events_of_selection, metric_conventions, picker_events
+from connector.planner.forms import (
+    ConventionsForm,
+    FunnelStep,
+    GroupForm,
+    PickerFilterForm,
+    PlanChoicesForm,
+    group_initial,
+    group_initial_from_post,
+    steps_from_post,
+    steps_moved,
+)
+from connector.planner.group_plans import GroupRow
 from connector.planner.plans import (
     ADOPT_PREFIX,
     ALONGSIDE,
@@ -49,8 +70,10 @@ from connector.planner.plans import (
     plan_choose_by_hand,
     plan_compute,
     plan_create,
+    plan_groups_set,
     selected_events,
 )
+from connector.planner.specs import MetricSpec, spec_label
 from connector.sources.models import SourceEvent, ValueKind
 from connector.sources.selectors import EventFilter
 from connector.sync.models import ItemStatus, SyncRun
@@ -190,10 +213,15 @@ class PickerRow:
     description: str = ""  # shortened; `title` holds more of it
     title: str = ""
     value_label: str = ""
+    # Property filters typed for the event, each one more metric; and why any is refused.
+    filters: list[str] = field(default_factory=list)
+    filter_errors: list[str] = field(default_factory=list)
+    properties: list[tuple[str, str]] = field(default_factory=list)  # (name, type)
 
     def __post_init__(self) -> None:
         event = self.event
         self.value_label = VALUE_LABELS.get(event.value_kind, event.value_kind)
+        self.properties = sorted((event.properties or {}).items())
         if event.description:
             self.description = Truncator(event.description).chars(140)
             self.title = Truncator(event.description).chars(300)
@@ -208,6 +236,8 @@ def _picker_rows(
     if choices_form is None:
         return [PickerRow(event, last_seen=_since(event, now)) for event in events]
     criteria = choices_form.row_criteria()
+    filters = choices_form.row_filters()
+    filter_errors = getattr(choices_form, "filter_errors", {})
     kind = choices_form["kind"].value()
     choices = Choices(
         kind=kind if kind in (AUTO, *MetricKind.values) else AUTO,
@@ -217,6 +247,8 @@ def _picker_rows(
     for event in events:
         row = PickerRow(event, event.pk in checked, criteria.get(event.pk, ""))
         row.last_seen = _since(event, now)
+        row.filters = filters.get(event.pk, [])
+        row.filter_errors = filter_errors.get(event.pk, [])
         if is_duration(event.unit):
             row.duration_unit = event.unit
             if choices.inferred_success(event, choices.kind_for(event)):
@@ -287,6 +319,7 @@ def _picker_page(
             "selected_count": sum(row.checked for row in rows),
             "inferred_count": sum(bool(row.inferred) for row in rows),
             "select_all": select_all,
+            "conventions": metric_conventions() if can_plan else None,
         },
         status=status,
     )
@@ -373,11 +406,12 @@ def plan_new(request: WorkspaceRequest) -> HttpResponse:
     form = PlanChoicesForm(request.POST, units=offer.units, default_unit=offer.default)
     raw_ids = request.POST.getlist("event")
     select_all = request.POST.get("select_all") == "all"
-    valid = form.is_valid()
+    form.is_valid()
     selection, problem = _selection(filter_form, raw_ids, select_all)
     if problem:
         form.add_error(None, problem)
-    if not valid or selection is None:
+    filtered = _checked_filters(form, selection)
+    if not form.is_valid() or selection is None:
         # Everything typed and checked comes back as it was, with the reasons.
         checked = frozenset(
             number
@@ -395,9 +429,29 @@ def plan_new(request: WorkspaceRequest) -> HttpResponse:
             status=400,
         )
     # Per-event choices only for the selected events (all of the page's for select all).
-    choices = form.choices(event_ids=selection.get("ids"))
+    choices = form.choices(event_ids=selection.get("ids"), filtered=filtered)
     plan = plan_create(actor=request.user, selection=selection, choices=choices)
     return redirect("planner:plan", slug=request.workspace.slug, plan_id=plan.pk)
+
+
+def _checked_filters(
+    form: PlanChoicesForm, selection: dict[str, Any] | None
+) -> tuple[tuple[str, str], ...]:
+    """The picker rows' filters, each parsed against its event's properties now: a
+    refused one is reported in its row and the plan is not saved."""
+    ids = set(form.row_filters())
+    if not ids:
+        return ()
+    events = {
+        event.pk: event
+        for event in SourceEvent.objects.filter(pk__in=ids).only("id", "key", "properties")
+    }
+    selected: set[int] | None = None
+    if selection is not None:
+        selected = set(
+            events_of_selection(selection).filter(pk__in=ids).values_list("pk", flat=True)
+        )
+    return form.check_filters(events=events, selected=selected)
 
 
 # --- the review ----------------------------------------------------------------------
@@ -413,6 +467,7 @@ class RowView:
     fields: list[tuple[str, str]]
     changes: list[tuple[str, str, str]]
     by_hand_options: list[tuple[str, str]]
+    set_label: str = ""  # which metric of a metric set: "conversion rate", "p90"...
 
 
 @dataclass
@@ -437,6 +492,10 @@ GROUP_NOTES = {
         "A metric made by hand in LaunchDarkly measures the event: choose to adopt it or to "
         "create ours alongside. Until you choose, nothing is sent for these."
     ),
+    PlanAction.ARCHIVE: (
+        "Managed metrics the metrics-as-code file no longer names: archived in LaunchDarkly, "
+        "their results kept."
+    ),
     PlanAction.UNCHANGED: "Already in LaunchDarkly as chosen: nothing is sent for these.",
     PlanAction.BLOCKED: "Left out: each says why.",
 }
@@ -457,9 +516,21 @@ def _analysis(body: dict[str, Any]) -> str:
     return str(analysis)
 
 
-def _row_view(row: PlanRow) -> RowView:
+def _set_label(row: PlanRow, metric_set: bool) -> str:
+    """Which metric of its event's set a row is, as its name says it ("" outside a set)."""
+    set_part = next(
+        (part for part in row.mapping.variant.split("-") if re.fullmatch(r"p\d+", part)), ""
+    )
+    if not (metric_set or set_part) or row.mapping.kind not in MetricKind.values:
+        return ""
+    return spec_label(MetricSpec(kind=row.mapping.kind, set_part=set_part), row.mapping.kind)
+
+
+def _row_view(row: PlanRow, *, metric_set: bool = False) -> RowView:
     body = row.body
     fields = [("Event key", body["eventKey"])]
+    if row.filter_text:
+        fields.append(("Where", row.filter_text))
     if body["isNumeric"]:
         fields.append(("Unit", _shown(body.get("unit"))))
         fields.append(("Aggregation", body["unitAggregationType"]))
@@ -482,7 +553,15 @@ def _row_view(row: PlanRow) -> RowView:
         (field, _shown(actual), _shown(desired)) for field, (desired, actual) in row.changes.items()
     ]
     options = _by_hand_options(row) if row.action == PlanAction.BY_HAND else []
-    return RowView(row, MetricKind(row.mapping.kind).label, summary, fields, changes, options)
+    return RowView(
+        row,
+        MetricKind(row.mapping.kind).label,
+        summary,
+        fields,
+        changes,
+        options,
+        set_label=_set_label(row, metric_set),
+    )
 
 
 def _groups(rows: list[RowView], counts: dict[str, int], action: str) -> list[RowGroup]:
@@ -510,8 +589,16 @@ def _choices_summary(choices: Choices) -> list[tuple[str, str]]:
         analysis = f"percentile {choices.percentile}"
     tags = ", ".join(choices.tags)
     tags = f"{tags} (and {MANAGED_TAG} on every metric)" if tags else MANAGED_TAG
+    filters = "; ".join(f"{event_key} where {text}" for event_key, text in choices.filtered)
     return [
         ("Kind", kind),
+        (
+            "Metric set",
+            "yes: conversion rate + count, or mean + p90, per event"
+            if choices.metric_set
+            else "no",
+        ),
+        ("Filtered metrics", filters or "—"),
         ("Success criteria", choices.success_criteria),
         ("Aggregation (numeric)", choices.aggregation),
         ("Analysis (numeric)", analysis),
@@ -634,7 +721,9 @@ def plan_review(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
         rows = sorted(rows, key=lambda row: PlanAction.ORDER.index(row.action))
     page = Paginator(rows, PLAN_PAGE_SIZE).get_page(_page(request.GET))
     counts = computed.counts
-    row_views = [_row_view(row) for row in page.object_list]
+    choices = Choices.from_json(plan.choices)
+    row_views = [_row_view(row, metric_set=choices.metric_set) for row in page.object_list]
+    group_counts = computed.group_counts
     # One page holds every group: the summary jumps to them; else it shows one group.
     one_page = not action and page.paginator.num_pages == 1
     return render(
@@ -659,8 +748,11 @@ def plan_review(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
             "rows": row_views,
             "groups": _groups(row_views, counts, action),
             "applied": _applied_state(plan),
-            "choices_summary": _choices_summary(Choices.from_json(plan.choices)),
+            "choices_summary": _choices_summary(choices),
             "selection_is_filter": "filter" in plan.selection,
+            "metric_groups": _metric_group_views(computed.groups, list(choices.groups)),
+            "group_counts": [(name, group_counts[name]) for name in PlanAction.GROUP_ORDER],
+            "actionable_groups": len(computed.actionable_groups),
         },
     )
 
@@ -721,9 +813,276 @@ def plan_apply_view(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
     if run is None:
         messages.info(request, "Nothing to send: every selected metric is already up to date.")
         return redirect(_after_apply_url(request, None))
-    noun = "metric" if run.total == 1 else "metrics"
+    groups = run.items.filter(group__isnull=False).count()
+    metrics = run.total - groups
+    sent = f"{metrics} metric{'s' if metrics != 1 else ''}"
+    if groups:
+        sent += f" and {groups} metric group{'s' if groups != 1 else ''}"
     if run.queue_reached is False:
-        messages.warning(request, f"Plan applied: {run.total} {noun} queued. {QUEUE_DOWN}")
+        messages.warning(request, f"Plan applied: {sent} queued. {QUEUE_DOWN}")
     else:
-        messages.success(request, f"Sync started: {run.total} {noun}.")
+        messages.success(request, f"Sync started: {sent}.")
     return redirect(_after_apply_url(request, run.pk))
+
+
+# --- metric groups -------------------------------------------------------------------
+
+
+@dataclass
+class MetricGroupView:
+    """One metric group of the plan, ready to show."""
+
+    row: GroupRow
+    kind_label: str
+    members: list[tuple[str, str]]  # (metric key, name in the group), in order
+    changes: list[tuple[str, str, str]]
+    # The key the builder edits or removes it by; "" when the plan did not choose it
+    # (a group a metrics-as-code file no longer names, deleted).
+    spec_key: str
+
+
+def spec_key(spec: dict[str, Any]) -> str:
+    """A group spec's key as the plan computes it: given, or made from its name."""
+    return str(spec.get("key") or group_key_for(str(spec.get("name") or "").strip()))
+
+
+def _members_shown(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(member, dict) for member in value):
+        return ", ".join(
+            f"{member.get('key')} ({member.get('nameInGroup') or '—'})" for member in value
+        )
+    return _shown(value)
+
+
+def _metric_group_views(rows: list[GroupRow], specs: list[dict[str, Any]]) -> list[MetricGroupView]:
+    # group_rows answers one row per spec, in order, then the groups a file deletes.
+    views = []
+    for index, row in enumerate(rows):
+        members = [(str(m["key"]), str(m.get("nameInGroup") or "")) for m in row.body["metrics"]]
+        changes = [
+            (name, _members_shown(actual), _members_shown(desired))
+            for name, (desired, actual) in row.changes.items()
+        ]
+        views.append(
+            MetricGroupView(
+                row=row,
+                kind_label=GroupKind(row.group.kind).label
+                if row.group.kind in GroupKind.values
+                else row.group.kind,
+                members=members,
+                changes=changes,
+                spec_key=spec_key(specs[index]) if index < len(specs) else "",
+            )
+        )
+    return views
+
+
+@dataclass
+class StepView:
+    """A funnel step of the builder, with the properties its event's filter may test."""
+
+    index: int
+    step: FunnelStep
+    properties: str
+
+
+def _properties_text(event: SourceEvent | None) -> str:
+    if event is None or not event.properties:
+        return ""
+    return ", ".join(f"{name} ({kind})" for name, kind in sorted(event.properties.items()))
+
+
+@dataclass
+class GroupBuilder:
+    """What the builder offers for one plan: its events (funnel steps), its metrics
+    (standard groups), the tags they carry, and the groups it holds already."""
+
+    plan: MetricPlan
+    specs: list[dict[str, Any]]
+    editing: dict[str, Any] | None
+    events: dict[str, SourceEvent] = field(default_factory=dict)
+    metric_choices: list[tuple[str, str]] = field(default_factory=list)
+    tags_known: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, plan: MetricPlan, specs: list[dict[str, Any]], editing: Any) -> GroupBuilder:
+        computed = plan_compute(plan=plan)
+        offered = [
+            row.mapping
+            for row in computed.rows
+            if row.action not in (PlanAction.ARCHIVE, PlanAction.BLOCKED)
+        ]
+        events = {row.event.key: row.event for row in computed.rows}
+        # A group may also name the workspace's metrics planned before (group_plans
+        # finds them too), so that a funnel can reuse them.
+        planned = {m.metric_key for m in offered}
+        for mapping in (
+            MetricMapping.objects.filter(project_key=computed.project_key)
+            .exclude(status__in=(MappingStatus.DELETED, MappingStatus.ARCHIVED))
+            .exclude(metric_key__in=planned)
+            .select_related("source_event")
+            .order_by("metric_key")
+        ):
+            offered.append(mapping)
+            events.setdefault(mapping.source_event.key, mapping.source_event)
+        choices = [(m.metric_key, f"{m.name} — {m.metric_key}") for m in offered]
+        offered_keys = {key for key, _ in choices}
+        for member in (editing or {}).get("metrics") or []:
+            if isinstance(member, str) and member not in offered_keys:
+                choices.append((member, member))  # a workspace metric a file named
+        return cls(
+            plan=plan,
+            specs=specs,
+            editing=editing,
+            events=dict(sorted(events.items())),
+            metric_choices=choices,
+            tags_known=sorted({tag for m in offered for tag in m.tags or []}),
+        )
+
+    def form(self, *args: Any, steps: list[FunnelStep], **kwargs: Any) -> GroupForm:
+        return GroupForm(
+            *args,
+            events=self.events,
+            metric_choices=self.metric_choices,
+            taken_keys={spec_key(spec) for spec in self.specs if spec is not self.editing},
+            steps=steps,
+            **kwargs,
+        )
+
+    def page(self, request: WorkspaceRequest, form: GroupForm, status: int = 200) -> HttpResponse:
+        return render(
+            request,
+            "metrics/groups.html",
+            {
+                "plan": self.plan,
+                "form": form,
+                "kind": form.group_kind,
+                "editing": self.editing,
+                "original": spec_key(self.editing) if self.editing else "",
+                "groups": [(spec_key(spec), spec) for spec in self.specs],
+                "steps": [
+                    StepView(index, step, _properties_text(self.events.get(step.event)))
+                    for index, step in enumerate(form.steps)
+                ],
+                "event_options": [
+                    (key, event.display_name, _properties_text(event))
+                    for key, event in self.events.items()
+                ],
+                "tags_known": self.tags_known,
+            },
+            status=status,
+        )
+
+
+@workspace_view(minimum_role=Role.ADMIN)
+def plan_groups(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
+    """The group builder: a funnel from the plan's events in order, or a standard group
+    of chosen metrics or of a tag. Step buttons post the form back re-ordered, so it
+    works without JavaScript; only saving checks it and changes the plan."""
+    plan = get_object_or_404(MetricPlan.objects, pk=plan_id)
+    review = reverse("planner:plan", kwargs={"slug": request.workspace.slug, "plan_id": plan.pk})
+    if plan.applied_at is not None:
+        messages.info(request, "This plan was applied already; its groups can no longer change.")
+        return redirect(review)
+    specs = list(Choices.from_json(plan.choices).groups)
+    params = request.POST if request.method == "POST" else request.GET
+    original = str(params.get("original") or params.get("edit") or "")
+    editing = next((spec for spec in specs if spec_key(spec) == original), None)
+    if original and editing is None:
+        messages.error(request, "That group is no longer in the plan. Reload the review.")
+        return redirect(review)
+    op = request.POST.get("op", "save") if request.method == "POST" else ""
+    if op == "delete" and editing is not None:
+        plan_groups_set(plan=plan, groups=[spec for spec in specs if spec is not editing])
+        messages.success(request, f"Removed the group “{editing.get('name')}” from the plan.")
+        return redirect(f"{review}#metric-groups")
+
+    builder = GroupBuilder.of(plan, specs, editing)
+    if request.method != "POST":
+        if editing is not None:
+            initial = group_initial(editing)
+            steps = [FunnelStep.from_spec(m) for m in editing.get("metrics") or []]
+        else:
+            kind = request.GET.get("kind")
+            initial = {"kind": kind if kind in GroupKind.values else GroupKind.FUNNEL}
+            steps = [FunnelStep(), FunnelStep()]
+        form = builder.form(initial=initial, steps=steps)
+        if form.group_kind != GroupKind.FUNNEL:
+            form.steps = []
+        return builder.page(request, form)
+
+    steps = steps_from_post(request.POST)
+    if op != "save":  # a step button: shown again re-ordered, nothing checked or saved
+        moved = steps_moved(steps, op)
+        return builder.page(
+            request, builder.form(initial=group_initial_from_post(request.POST), steps=moved)
+        )
+    form = builder.form(request.POST, steps=steps)
+    if not form.is_valid():
+        return builder.page(request, form, status=400)
+    spec = form.spec(previous=editing)
+    chosen = [spec if old is editing else old for old in specs]
+    if editing is None:
+        chosen.append(spec)
+    added = plan_groups_set(plan=plan, groups=chosen)
+    label = "funnel" if spec["kind"] == GroupKind.FUNNEL else "metric group"
+    message = f"Saved the {label} “{spec['name']}” to the plan."
+    if added:
+        message += " Also planned, for its steps: " + "; ".join(
+            f"{event_key} where {text}" for event_key, text in added
+        )
+        message += "."
+    messages.success(request, message)
+    return redirect(f"{review}#metric-groups")
+
+
+# --- the workspace's conventions -----------------------------------------------------
+
+PREVIEW_EVENT = SourceEvent(key="checkout_completed", name="Checkout completed")
+
+
+@workspace_view(minimum_role=Role.ADMIN)
+def conventions(request: WorkspaceRequest) -> HttpResponse:
+    """How every metric and group the workspace plans is named and tagged."""
+    form = ConventionsForm(request.POST or None, instance=metric_conventions())
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Naming conventions saved: plans reviewed from now on use them.")
+        return redirect("planner:conventions", slug=request.workspace.slug)
+    instance = metric_conventions()
+    event = SourceEvent.objects.order_by("key").first() or PREVIEW_EVENT
+    return render(
+        request,
+        "metrics/conventions.html",
+        {
+            "form": form,
+            "preview_event": event,
+            "preview": _name_preview(instance.name_template or "{name}", event),
+        },
+        status=400 if form.is_bound else 200,
+    )
+
+
+def _name_preview(template: str, event: SourceEvent) -> list[tuple[str, str]]:
+    """What the saved template makes of one event's metrics, as plans name them."""
+    values = {
+        "name": event.display_name,
+        "event": event.key,
+        "kind": MetricKind(MetricKind.BINARY).label,
+        "description": event.description,
+        "variant": "",
+    }
+
+    def named(filter_text: str) -> str:
+        try:
+            name = template.format_map({**values, "filter": filter_text}).strip()
+        except (KeyError, ValueError, IndexError):
+            name = template
+        if filter_text and "{filter}" not in template:
+            name = f"{name} where {filter_text}"
+        return name
+
+    return [
+        ("Its conversion metric", named("")),
+        ("A filtered one (plan = pro)", named("plan = pro")),
+    ]

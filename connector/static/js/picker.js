@@ -86,6 +86,28 @@
       });
     });
 
+  // A row's filters: typing in its last field offers one more, so that an event can get
+  // several filtered metrics at once (without JS, one more field per round trip).
+  var FILTERS_MAX = 5;
+  Array.prototype.forEach.call(document.querySelectorAll(".filter-fields"), function (box) {
+    box.addEventListener("input", function (event) {
+      var fields = box.querySelectorAll("input");
+      var last = fields[fields.length - 1];
+      if (event.target !== last || !last.value.trim() || fields.length >= FILTERS_MAX) {
+        return;
+      }
+      var more = last.cloneNode(false);
+      more.value = "";
+      more.setAttribute("aria-label", last.getAttribute("aria-label")
+        .replace(/^(Filter|Another filter)/, "Another filter"));
+      box.appendChild(more);
+      // Keep its "Add a filter" shown, as the server does for a row with filters.
+      var row = box.closest("tr");
+      var toggle = row && document.querySelector('[aria-controls="' + row.id + '"]');
+      if (toggle && toggle.parentElement) { toggle.parentElement.classList.add("set"); }
+    });
+  });
+
   // The percentile field only matters for percentile analysis.
   var analysis = document.getElementById("id_analysis");
   var dependents = document.querySelectorAll("[data-show-when-analysis]");
