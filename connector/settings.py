@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "connector.metrics",
     "connector.sync",
     "connector.imports",
+    "connector.planner",
 ]
 if not PRODUCTION:
     # The fake LaunchDarkly of `make run` and the tests (`manage.py ldsandbox`); its

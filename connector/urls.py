@@ -5,6 +5,7 @@ from django.urls import include, path
 # in the layers, so it cannot import it; the root URLconf may).
 import connector.imports.api  # noqa: F401
 from connector.observability import views as observability_views
+from connector.planner import api as metrics_api  # noqa: F401  # /api/v1/metrics/*, likewise
 from connector.web import views as web_views
 
 urlpatterns = [
@@ -18,5 +19,6 @@ urlpatterns = [
     path("api/v1/", include("connector.sources.api_urls")),
     path("", include("connector.sources.urls")),
     path("", include("connector.planner.urls")),
+    path("", include("connector.planner.document_urls")),
     path("", include("connector.imports.urls")),
 ]

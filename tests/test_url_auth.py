@@ -66,6 +66,9 @@ ROUTES = {
     "sync:progress": Route(),
     "sync:retry_failed": Route("post", Role.ADMIN),
     "sync:item_retry": Route("post", Role.ADMIN),
+    "metrics_code:import": Route(role=Role.ADMIN),
+    "metrics_code:import_plan": Route("post", Role.ADMIN),
+    "metrics_code:export": Route(),
 }
 
 # Routes with no workspace in them, and why that is safe.
@@ -92,6 +95,9 @@ PUBLIC = {
     "api:event": "authenticated by a workspace API key; see tests/sources",
     "api:events_archive": "authenticated by a workspace API key; see tests/sources",
     "api:track": "authenticated by a workspace API key; see tests/imports",
+    "api:metrics_plan": "authenticated by a workspace API key; see tests/metrics",
+    "api:metrics_apply": "authenticated by a workspace API key; see tests/metrics",
+    "api:metrics_export": "authenticated by a workspace API key; see tests/metrics",
 }
 
 # How to make, in a given workspace, the object a URL argument names.

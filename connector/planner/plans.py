@@ -334,14 +334,15 @@ def plan_for(*, events: list[SourceEvent], choices: Choices) -> Plan:
     conventions = metric_conventions()
     saved_ids = [event.pk for event in events if event.pk]
 
-    existing: dict[tuple[int | None, str, str], MetricMapping] = {
+    existing: dict[tuple[int | str | None, str, str], MetricMapping] = {
         (m.source_event_id, m.kind, m.variant): m
         for m in MetricMapping.objects.filter(source_event_id__in=saved_ids)
     }
     wanted = _wanted(events, choices)
 
-    def identity(w: _Wanted) -> tuple[int | None, str, str]:
-        return (w.event.pk, w.kind, w.variant)
+    def identity(w: _Wanted) -> tuple[int | str | None, str, str]:
+        # An event of a file that the catalog lacks has no id yet: its key tells it apart.
+        return (w.event.pk or w.event.key, w.kind, w.variant)
 
     keys = {
         identity(w): (
@@ -468,7 +469,9 @@ _LIVE = (MappingStatus.SYNCED, MappingStatus.DRIFTED, MappingStatus.PENDING, Map
 
 
 def _archive_rows(
-    project_key: str, wanted: set[tuple[int | None, str, str]], remote: dict[str, RemoteMetric]
+    project_key: str,
+    wanted: set[tuple[int | str | None, str, str]],
+    remote: dict[str, RemoteMetric],
 ) -> list[PlanRow]:
     """Metrics as code: the managed metrics the file no longer names are archived."""
     rows = []
@@ -600,7 +603,9 @@ _SYNC_ACTION = {
 
 
 @transaction.atomic
-def plan_apply(*, plan: MetricPlan, actor: User, confirm_in_use: bool = False) -> SyncRun | None:
+def plan_apply(
+    *, plan: MetricPlan, actor: User | None, confirm_in_use: bool = False
+) -> SyncRun | None:
     """Store the plan's desired metrics and groups and start a sync run for what must
     change. Recomputed here, so it applies the catalog as it is now, not as it was
     shown. Changing metrics that experiments use needs `confirm_in_use`."""
@@ -687,7 +692,7 @@ def plan_choose_by_hand(*, plan: MetricPlan, decisions: dict[int, str]) -> Metri
     return plan
 
 
-def plan_create(*, actor: User, selection: dict[str, Any], choices: Choices) -> MetricPlan:
+def plan_create(*, actor: User | None, selection: dict[str, Any], choices: Choices) -> MetricPlan:
     """Save a selection and its choices for review. Nothing is sent or stored beyond it."""
     return MetricPlan.objects.create(
         created_by=actor, selection=selection, choices=choices.to_json()
