@@ -32,10 +32,18 @@ from connector.launchdarkly.transport import (
     error_fields,
     json_body,
 )
-from connector.launchdarkly.types import AuthKind, CallerIdentity, Metric, Project
+from connector.launchdarkly.types import AuthKind, CallerIdentity, Metric, MetricGroup, Project
 
 # LaunchDarkly: getMetrics accepts at most 50 per page.
 MAX_METRICS_PAGE = 50
+# LaunchDarkly: getMetricGroups "Defaults to 20. Maximum limit is 50" (limit and offset).
+MAX_METRIC_GROUPS_PAGE = 50
+# LaunchDarkly: metric groups are a beta API. "Use LD-API-Version: beta ... If you call
+# a beta resource without this header, you receive a 403 response"
+# (https://launchdarkly.com/docs/api#beta-resources). Sent only on those routes: every
+# other call keeps the dated version the transport sends (transport.API_VERSION).
+BETA_API_VERSION = "beta"
+_BETA_HEADERS = {"LD-API-Version": BETA_API_VERSION}
 
 ERRORS_BY_STATUS: dict[int, type[LaunchDarklyError]] = {
     400: InvalidRequest,
@@ -249,13 +257,76 @@ class LaunchDarklyClient(_LaunchDarklyHttp):
         """deleteMetric."""
         self._request("DELETE", _metrics_path(project_key, metric_key))
 
+    # --- metric groups (beta) ------------------------------------------------------------
+    # https://launchdarkly.com/docs/home/metrics/metric-groups: funnels and standard
+    # groups of metrics, by metric key. Every call sends `LD-API-Version: beta`.
+
+    def list_metric_groups(
+        self, project_key: str, *, filter: str | None = None, limit: int = MAX_METRIC_GROUPS_PAGE
+    ) -> Iterator[MetricGroup]:
+        """getMetricGroups, every page (limit and offset, following `_links.next`).
+        `filter` is LaunchDarkly's syntax, e.g. `kind equals 'funnel'`."""
+        params = _metric_groups_params(filter, limit)
+        pages = self._paginate(_groups_path(project_key), params, headers=_BETA_HEADERS)
+        return cast(Iterator[MetricGroup], pages)
+
+    def list_metric_groups_page(
+        self,
+        project_key: str,
+        *,
+        next_href: str | None = None,
+        limit: int = MAX_METRIC_GROUPS_PAGE,
+    ) -> tuple[list[MetricGroup], str | None]:
+        """One page of getMetricGroups and the next page's href (None after the last),
+        for callers that pace every request themselves (the resync)."""
+        if next_href is None:
+            params = _metric_groups_params(None, limit)
+            page = self._request(
+                "GET", _groups_path(project_key), params=params, headers=_BETA_HEADERS
+            )
+        else:
+            page = self._request("GET", next_href, headers=_BETA_HEADERS)
+        return cast(list[MetricGroup], _items(page)), _next_href(page)
+
+    def get_metric_group(
+        self, project_key: str, group_key: str, *, expand: str | None = None
+    ) -> MetricGroup:
+        """getMetricGroup; `expand=experimentCount` adds how many experiments use it."""
+        params = {"expand": expand} if expand else None
+        answer = self._request(
+            "GET", _groups_path(project_key, group_key), params=params, headers=_BETA_HEADERS
+        )
+        return cast(MetricGroup, _object(answer, "metric group"))
+
+    def create_metric_group(self, project_key: str, body: dict[str, Any]) -> MetricGroup:
+        """createMetricGroup: `body` is a `MetricGroupPost`. A Conflict means the key
+        exists already."""
+        answer = self._request("POST", _groups_path(project_key), json=body, headers=_BETA_HEADERS)
+        return cast(MetricGroup, _object(answer, "metric group"))
+
+    def patch_metric_group(
+        self, project_key: str, group_key: str, patch: list[dict[str, Any]]
+    ) -> MetricGroup:
+        """patchMetricGroup with an RFC 6902 JSON Patch (`[{"op", "path", "value"}]`)."""
+        answer = self._request(
+            "PATCH", _groups_path(project_key, group_key), json=patch, headers=_BETA_HEADERS
+        )
+        return cast(MetricGroup, _object(answer, "metric group"))
+
+    def delete_metric_group(self, project_key: str, group_key: str) -> None:
+        """deleteMetricGroup. LaunchDarkly refuses (InvalidRequest) to delete a group
+        connected to an experiment."""
+        self._request("DELETE", _groups_path(project_key, group_key), headers=_BETA_HEADERS)
+
     # --- pagination --------------------------------------------------------------------
 
-    def _paginate(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _paginate(
+        self, path: str, params: dict[str, Any], *, headers: dict[str, str] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """The items of every page, following `_links.next.href` (host-relative, and
         carrying limit, offset and filter) until LaunchDarkly leaves it out. Requests
         are sent as the iteration reaches each page, so errors surface there."""
-        page = self._request("GET", path, params=params)
+        page = self._request("GET", path, params=params, headers=headers)
         seen: set[str] = set()
         while True:
             yield from _items(page)
@@ -263,7 +334,7 @@ class LaunchDarklyClient(_LaunchDarklyHttp):
             if href is None:
                 return
             refuse_page_loop(href, seen)
-            page = self._request("GET", href)
+            page = self._request("GET", href, headers=headers)
 
 
 class EventImportClient(_LaunchDarklyHttp):
@@ -321,6 +392,20 @@ def _segment(value: str) -> str:
 def _metrics_path(project_key: str, metric_key: str | None = None) -> str:
     path = f"/api/v2/metrics/{_segment(project_key)}"
     return path if metric_key is None else f"{path}/{_segment(metric_key)}"
+
+
+def _groups_path(project_key: str, group_key: str | None = None) -> str:
+    path = f"/api/v2/projects/{_segment(project_key)}/metric-groups"
+    return path if group_key is None else f"{path}/{_segment(group_key)}"
+
+
+def _metric_groups_params(filter: str | None, limit: int) -> dict[str, Any]:
+    if not 1 <= limit <= MAX_METRIC_GROUPS_PAGE:
+        raise ValueError(f"limit must be 1 to {MAX_METRIC_GROUPS_PAGE}")
+    params: dict[str, Any] = {"limit": limit}
+    if filter is not None:
+        params["filter"] = filter
+    return params
 
 
 def refuse_page_loop(href: str, seen: set[str]) -> None:

@@ -18,6 +18,8 @@ TEMPLATES = (
     "/api/v2/projects/{projectKey}/environments",
     "/api/v2/projects/{projectKey}/context-kinds",
     "/api/v2/projects/{projectKey}/experimentation-settings",
+    "/api/v2/projects/{projectKey}/metric-groups",
+    "/api/v2/projects/{projectKey}/metric-groups/{metricGroupKey}",
     "/api/v2/metrics/{projectKey}",
     "/api/v2/metrics/{projectKey}/{metricKey}",
     "/v2/event-data-import/{projectKey}/{environmentKey}",

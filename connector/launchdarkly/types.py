@@ -1,6 +1,6 @@
 """The shapes of the LaunchDarkly answers the connector reads, from LaunchDarkly's
-OpenAPI document (`CallerIdentityRep`, `Project`, `MetricRep`). Only the fields we use
-are listed; LaunchDarkly sends more, and may leave any of these out."""
+OpenAPI document (`CallerIdentityRep`, `Project`, `MetricRep`, `MetricGroupRep`). Only
+the fields we use are listed; LaunchDarkly sends more, and may leave any of these out."""
 
 from __future__ import annotations
 
@@ -54,4 +54,34 @@ class Metric(TypedDict, total=False):
     randomizationUnits: list[str]
     tags: list[str]
     maintainerId: str
+    _links: dict[str, Any]
+
+
+class MetricInGroup(TypedDict, total=False):
+    """`MetricInGroupRep`: a member metric as it is now, with its name in the group."""
+
+    key: str
+    name: str
+    kind: str
+    isNumeric: bool
+    nameInGroup: str  # a funnel's steps only
+    randomizationUnits: list[str]
+
+
+class MetricGroup(TypedDict, total=False):
+    """`MetricGroupRep` (beta API). `maintainer` is a `MaintainerRep`; the live API
+    answers it as {key, kind, _member} (see reconcile_groups.held_maintainer)."""
+
+    _id: str
+    _version: int
+    key: str
+    name: str
+    kind: str  # "funnel" or "standard"
+    description: str
+    tags: list[str]
+    maintainer: dict[str, Any]
+    metrics: list[MetricInGroup]
+    experimentCount: int  # getMetricGroup with expand=experimentCount only
+    activeExperimentCount: int
+    activeGuardedRolloutCount: int
     _links: dict[str, Any]

@@ -1,9 +1,9 @@
-"""Django admin for operators: metric mappings and plans, read-only and listed across
+"""Django admin for operators: metric mappings, metric groups and plans, read-only and listed across
 workspaces (`.unscoped()`, via tenants.admin's mixin)."""
 
 from django.contrib import admin
 
-from connector.metrics.models import MetricMapping, MetricPlan
+from connector.metrics.models import MetricGroup, MetricMapping, MetricPlan
 from tenants.admin import ReadOnlyAdmin, UnscopedAdminMixin
 
 
@@ -22,6 +22,24 @@ class MetricMappingAdmin(UnscopedAdminMixin, ReadOnlyAdmin):
     list_filter = ["status", "kind", "managed", "tenant"]
     search_fields = ["metric_key", "source_event__key", "project_key", "tenant__slug"]
     list_select_related = ["tenant", "source_event"]
+    ordering = ["-updated_at"]
+
+
+@admin.register(MetricGroup)
+class MetricGroupAdmin(UnscopedAdminMixin, ReadOnlyAdmin):
+    list_display = [
+        "key",
+        "name",
+        "kind",
+        "project_key",
+        "tenant",
+        "status",
+        "managed",
+        "last_synced_at",
+    ]
+    list_filter = ["status", "kind", "managed", "tenant"]
+    search_fields = ["key", "name", "project_key", "tenant__slug"]
+    list_select_related = ["tenant"]
     ordering = ["-updated_at"]
 
 

@@ -45,3 +45,25 @@ def groups_store(
     """Save the metric groups a plan chose: the new ones, and `fields` of the others."""
     MetricGroup.objects.bulk_create(list(new))
     MetricGroup.objects.bulk_update(list(changed), [*fields, "updated_at"])
+
+
+def group_record(*, group_id: int, **fields: Any) -> None:
+    """Store what sync learned of one metric group in LaunchDarkly (status, version,
+    hash ...), as `mapping_record` does for a metric."""
+    MetricGroup.objects.filter(pk=group_id).update(**fields)
+
+
+def group_mark(*, group: MetricGroup, status: str, detail: str) -> None:
+    MetricGroup.objects.filter(pk=group.pk).update(status=status, status_detail=detail[:2000])
+
+
+def groups_forget_remote(*, detail: str) -> None:
+    """As `mappings_forget_remote`, for the metric groups: the connection points
+    elsewhere, so what they knew of LaunchDarkly describes the old place."""
+    MetricGroup.objects.filter().update(
+        managed=False,
+        applied_hash="",
+        ld_version=None,
+        status=MappingStatus.PENDING,
+        status_detail=detail,
+    )

@@ -31,6 +31,7 @@ class SyncItemAdmin(UnscopedAdminMixin, ReadOnlyAdmin):
         "id",
         "run",
         "mapping",
+        "group",
         "tenant",
         "action",
         "status",
@@ -43,10 +44,11 @@ class SyncItemAdmin(UnscopedAdminMixin, ReadOnlyAdmin):
     search_fields = [
         "mapping__metric_key",
         "mapping__source_event__key",
+        "group__key",
         "error_code",
         "tenant__slug",
     ]
-    list_select_related = ["tenant", "run", "mapping"]
+    list_select_related = ["tenant", "run", "mapping", "group"]
     ordering = ["-id"]
 
 

@@ -16,7 +16,7 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -137,21 +137,31 @@ def notify_run_failures(*, run_id: int) -> bool:
     return True
 
 
+def _what_failed(metrics: int, groups: int) -> str:
+    """`3 metric(s)`, `1 metric group(s)` or `3 metric(s) and 1 metric group(s)`."""
+    parts = [f"{metrics} metric(s)"] if metrics or not groups else []
+    if groups:
+        parts.append(f"{groups} metric group(s)")
+    return " and ".join(parts)
+
+
 def run_failures_send(*, run_id: int) -> bool:
     """Send the run's failure report unless it was sent, then mark the run. Returns
     whether it sent it; raises (unmarked) when the mail backend does."""
     with shared_lock(f"notify:run-failures:{run_id}", timeout=LOCK_TIMEOUT_S, wait=LOCK_WAIT_S):
         if not _unreported(run_id).exists():
             return False
-        failed = SyncItem.objects.filter(
+        counts = SyncItem.objects.filter(
             run_id=run_id, status__in=(ItemStatus.FAILED, ItemStatus.CONFLICT)
-        ).count()
+        ).aggregate(all=Count("pk"), groups=Count("pk", filter=Q(group__isnull=False)))
+        failed, groups = counts["all"], counts["groups"]
         if not failed:
             return False  # retried into success before the report went out
         tenant = current_tenant()
         link = settings.PUBLIC_URL + reverse("sync:run", args=[tenant.slug, run_id])
         _send(
-            f"[{tenant.name}] {failed} metric(s) could not be synced to LaunchDarkly",
+            f"[{tenant.name}] {_what_failed(failed - groups, groups)} could not be synced "
+            "to LaunchDarkly",
             f"Run {run_id} of the workspace {tenant.name} finished with {failed} failed or "
             f"conflicting item(s). See what LaunchDarkly said and retry them here:\n{link}\n",
         )

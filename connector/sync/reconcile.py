@@ -46,10 +46,17 @@ PATCH_ATTEMPTS = 3
 class Outcome:
     done: bool  # False: a conflict for a person to look at
     note: str = ""
-    metric: dict[str, Any] | None = None  # LaunchDarkly's representation afterwards
+    # LaunchDarkly's representation afterwards (of the metric group, for a group item).
+    metric: dict[str, Any] | None = None
     sent_hash: str = ""
     deleted: bool = False
     archived: bool = False  # archived in LaunchDarkly (an orphan's end, or on the way)
+    # Archived because its event left the source (restored when it returns), not
+    # because a plan dropped it (a metrics file that no longer names it).
+    orphan: bool = False
+    # Left in LaunchDarkly, and no longer the connector's to manage (a metric group
+    # that experiments used, which LaunchDarkly keeps).
+    released: bool = False
     conflict: dict[str, tuple] = field(default_factory=dict)
     # The HTTP status of the call that settled it (None when no call was needed).
     http_status: int | None = None
@@ -131,6 +138,7 @@ def _retire(mapping: MetricMapping, call: Call, *, delete: bool) -> Outcome:
     """Archive the metric (LaunchDarkly's advice), and with `delete` also delete it
     where LaunchDarkly allows: only archived metrics that no experiment used."""
     project, key = mapping.project_key, mapping.metric_key
+    orphan = mapping.source_event.is_removed
     try:
         current = call(ROUTE_GET, lambda c: c.get_metric(project, key, expand=EXPAND_USE))
     except errors.NotFound:  # already gone: the goal is reached
@@ -153,7 +161,10 @@ def _retire(mapping: MetricMapping, call: Call, *, delete: bool) -> Outcome:
         done=True,
         archived=True,
         metric=current,
-        note="Archived in LaunchDarkly: the event was removed at the source.",
+        note="Archived in LaunchDarkly: the event was removed at the source."
+        if orphan
+        else "Archived in LaunchDarkly: no longer in the plan (a metrics file dropped it).",
+        orphan=orphan,
         http_status=status,
     )
     if not delete:

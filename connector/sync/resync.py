@@ -8,10 +8,17 @@ source is an orphan, archived (LaunchDarkly's advice, and the default), kept, or
 deleted where LaunchDarkly allows; its event's return restores it. A metric archived
 in LaunchDarkly by a person is not "deleted there" and is left archived. A metric the
 connector did not create or adopt is never touched.
+
+Metric groups (LaunchDarkly's beta API) are listed too, and the connector's are
+compared the same way: changed or deleted there is drift, repaired or reported. Their
+listing is separate: when LaunchDarkly will not list them (an account without the beta
+API answers 403), the metrics are still resynced and the report says why the groups
+were not.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -26,8 +33,8 @@ from connector.connections.selectors import connection_of_workspace
 from connector.launchdarkly import errors
 from connector.launchdarkly.client import LaunchDarklyClient, refuse_page_loop
 from connector.metrics.desired import differences, fingerprint, metric_body
-from connector.metrics.models import MappingStatus, MetricMapping
-from connector.metrics.services import mapping_mark
+from connector.metrics.models import MappingStatus, MetricGroup, MetricMapping
+from connector.metrics.services import group_mark, mapping_mark
 from connector.sync.models import (
     Action,
     DriftPolicy,
@@ -37,9 +44,12 @@ from connector.sync.models import (
     Trigger,
 )
 from connector.sync.reconcile import EXPAND_USE, ROUTE_LIST, describe, use_phrase
+from connector.sync.reconcile_groups import ROUTE_GROUP_LIST, group_drift
 from connector.sync.remote import snapshot_upsert
 from connector.sync.selectors import sync_settings
-from connector.sync.services import sync_run_create
+from connector.sync.services import Target, sync_run_create
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,6 +63,13 @@ class ResyncReport:
     repair_run: int | None = None
     delete_run: int | None = None
     skipped: str = ""
+    # Metric groups: how many the project has, and of the connector's, the keys of
+    # those changed or deleted in LaunchDarkly. `groups_skipped` says why they were not
+    # looked at (the metrics were).
+    remote_groups: int = 0
+    groups_changed: list[str] = field(default_factory=list)
+    groups_deleted: list[str] = field(default_factory=list)
+    groups_skipped: str = ""
 
 
 def resync() -> ResyncReport:
@@ -77,9 +94,10 @@ def resync() -> ResyncReport:
         return _recorded(policy, ResyncReport(skipped=f"LaunchDarkly could not be listed: {exc}"))
 
     report = ResyncReport(remote_metrics=len(remote))
+    remote_groups = _remote_groups_or_skip(connection, project, report)
     with transaction.atomic():
         _refresh_snapshot(project, remote)
-        work: list[tuple[MetricMapping, str]] = []
+        work: list[tuple[Target, str]] = []
         retire = Action.DELETE if policy.orphan_policy == OrphanPolicy.DELETE else Action.ARCHIVE
         mappings = (
             MetricMapping.objects.filter(project_key=project, managed=True)
@@ -138,8 +156,12 @@ def resync() -> ResyncReport:
             else:
                 mapping_mark(mapping=mapping, status=MappingStatus.DRIFTED, detail=detail)
 
-        # An update reads the metric back and creates it if it is gone. One run for
-        # repairs and restores, one for retiring orphans, so each shows on its own.
+        if remote_groups is not None:
+            work += _group_drift(project, remote_groups, policy, report)
+
+        # An update reads the metric (or group) back and creates it if it is gone. One
+        # run for repairs and restores, one for retiring orphans, so each shows on its
+        # own. Groups come last in theirs: a group waits for its metrics anyway.
         changes = [(m, a) for m, a in work if a in (Action.UPDATE, Action.RESTORE)]
         run = sync_run_create(work=changes, trigger=Trigger.RESYNC)
         report.repair_run = run.pk if run else None
@@ -160,6 +182,65 @@ def _drift(mapping: MetricMapping, current: dict[str, Any]) -> str:
         have = current.get("maintainerId") or "nobody"
         problems.append(f"maintainer: we want {wanted}, LaunchDarkly has {have}")
     return "; ".join(p for p in problems if p)
+
+
+def _remote_groups_or_skip(
+    connection: LaunchDarklyConnection, project: str, report: ResyncReport
+) -> dict[str, dict] | None:
+    """The project's metric groups, or None (with `report.groups_skipped` saying why)
+    when LaunchDarkly would not list them: the metrics' resync goes on either way."""
+    try:
+        groups = _remote_groups(connection, project)
+    except MustWait as wait:
+        until = datetime.fromtimestamp(wait.until, tz=UTC).strftime("%H:%M:%S UTC")
+        report.groups_skipped = (
+            f"LaunchDarkly's rate limit leaves no room until {until}; "
+            "the next resync will look at the metric groups."
+        )
+    except errors.Forbidden as exc:
+        # LaunchDarkly: a beta route answers 403 to an account (or a token's role)
+        # that may not use it.
+        log.warning("resync: LaunchDarkly refused to list metric groups (beta API): %s", exc)
+        report.groups_skipped = (
+            "LaunchDarkly refused to list metric groups (a beta API; the account or the "
+            f"token's role may not have it): {exc.message}"
+        )
+    except (errors.LaunchDarklyError, ConnectionUnusable) as exc:
+        log.warning("resync: metric groups could not be listed: %s", exc)
+        report.groups_skipped = f"LaunchDarkly's metric groups could not be listed: {exc}"
+    else:
+        report.remote_groups = len(groups)
+        return groups
+    return None
+
+
+def _group_drift(
+    project: str, remote: dict[str, dict], policy: SyncSettings, report: ResyncReport
+) -> list[tuple[Target, str]]:
+    """Compare the connector's groups with LaunchDarkly's; returns the repairs to run."""
+    work: list[tuple[Target, str]] = []
+    groups = MetricGroup.objects.filter(project_key=project, managed=True).exclude(
+        status=MappingStatus.DELETED
+    )
+    for group in groups.order_by("key"):
+        current = remote.get(group.key)
+        if current is None:
+            report.groups_deleted.append(group.key)
+            detail = "Deleted in LaunchDarkly."
+        elif drift := group_drift(group, current):
+            report.groups_changed.append(group.key)
+            detail = "Changed in LaunchDarkly: " + drift
+        else:
+            if group.status == MappingStatus.DRIFTED:
+                # Put back by hand as it was applied: no longer drift.
+                group_mark(group=group, status=MappingStatus.SYNCED, detail="")
+            continue
+        if policy.drift_policy == DriftPolicy.REPAIR:
+            work.append((group, Action.UPDATE))
+            group_mark(group=group, status=MappingStatus.PENDING, detail=detail)
+        else:
+            group_mark(group=group, status=MappingStatus.DRIFTED, detail=detail)
+    return work
 
 
 def _recorded(policy: SyncSettings, report: ResyncReport) -> ResyncReport:
@@ -185,6 +266,25 @@ def _remote_metrics(connection: LaunchDarklyConnection, project: str) -> dict[st
         if next_href is None:
             return remote
         refuse_page_loop(next_href, seen)
+
+
+def _remote_groups(connection: LaunchDarklyConnection, project: str) -> dict[str, dict]:
+    """Every metric group of the project (getMetricGroups, 50 per page, its maximum),
+    paced through the account's shared rate budget like the metrics' listing."""
+    gate = Gate(connection=connection)
+    remote: dict[str, dict] = {}
+    next_href: str | None = None
+    seen: set[str] = set()
+    while True:
+        page, next_href = gate.call(ROUTE_GROUP_LIST, _groups_page(project, next_href))
+        remote.update((group["key"], group) for group in page)
+        if next_href is None:
+            return remote
+        refuse_page_loop(next_href, seen)
+
+
+def _groups_page(project: str, href: str | None) -> Callable[[LaunchDarklyClient], Any]:
+    return lambda client: client.list_metric_groups_page(project, next_href=href)
 
 
 def _metrics_page(project: str, href: str | None) -> Callable[[LaunchDarklyClient], Any]:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from connector.celery import app as celery_app
 from connector.connections.models import LaunchDarklyConnection, Status
 from connector.connections.services import budget_for
+from connector.metrics.models import MetricGroup
 from connector.sync.models import (
     FINISHED_STATUSES,
     Action,
@@ -60,10 +61,21 @@ ITEM_FILTERS = {
 
 
 def run_items(*, run: SyncRun, show: str = "") -> QuerySet[SyncItem]:
-    items = SyncItem.objects.filter(run=run).select_related("mapping__source_event")
+    items = SyncItem.objects.filter(run=run).select_related("mapping__source_event", "group")
     if show in ITEM_FILTERS:
         items = items.filter(status__in=ITEM_FILTERS[show])
     return items.order_by("id")
+
+
+# The status page lists the workspace's metric groups; a workspace has few, and the
+# page says when there are more than this.
+GROUPS_SHOWN = 100
+
+
+def metric_groups(*, limit: int = GROUPS_SHOWN) -> tuple[list[MetricGroup], int]:
+    """The workspace's metric groups by key, at most `limit`, and how many there are."""
+    groups = MetricGroup.objects.order_by("project_key", "key")
+    return list(groups[:limit]), groups.count()
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,9 @@ class Progress:
     eta_s: float | None
     # Done items that deleted their metric: those are no longer in LaunchDarkly.
     deleted: int = 0
+    # Items of metric groups (the rest are metrics), and those of them done.
+    groups: int = 0
+    groups_done: int = 0
 
     @property
     def finished(self) -> int:
@@ -126,6 +141,10 @@ class Progress:
         return self.done - self.deleted
 
     @property
+    def metrics_done(self) -> int:
+        return self.done - self.groups_done
+
+    @property
     def cancelled(self) -> int:
         return self.counts.get(ItemStatus.CANCELLED, 0)
 
@@ -141,6 +160,8 @@ def run_progress(*, run: SyncRun) -> Progress:
     stats = SyncItem.objects.filter(run=run).aggregate(
         recent=Count("pk", filter=Q(finished_at__gte=recent_since)),
         deleted=Count("pk", filter=Q(status=ItemStatus.DONE, action=Action.DELETE)),
+        groups=Count("pk", filter=Q(group__isnull=False)),
+        groups_done=Count("pk", filter=Q(group__isnull=False, status=ItemStatus.DONE)),
         waiting_until=Min(
             "next_attempt_at",
             filter=Q(
@@ -161,6 +182,8 @@ def run_progress(*, run: SyncRun) -> Progress:
         items_per_s=rate,
         eta_s=eta,
         deleted=stats["deleted"],
+        groups=stats["groups"],
+        groups_done=stats["groups_done"],
     )
 
 

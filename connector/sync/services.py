@@ -39,8 +39,13 @@ from connector.connections.gate import (
 from connector.connections.models import LaunchDarklyConnection
 from connector.connections.selectors import connection_of_workspace
 from connector.launchdarkly import errors
-from connector.metrics.models import MappingStatus, MetricMapping
-from connector.metrics.services import mapping_record, mappings_forget_remote
+from connector.metrics.models import MappingStatus, MetricGroup, MetricMapping
+from connector.metrics.services import (
+    group_record,
+    groups_forget_remote,
+    mapping_record,
+    mappings_forget_remote,
+)
 from connector.observability.context import bind_log_context
 from connector.observability.prometheus import sync_item_settled
 from connector.shared_state import LockTimeout
@@ -54,6 +59,7 @@ from connector.sync.models import (
     SyncRun,
 )
 from connector.sync.reconcile import Outcome, reconcile
+from connector.sync.reconcile_groups import members_not_ready, reconcile_group, sends_members
 from tenants.models import AuditAction, User
 from tenants.scope import current_tenant
 from tenants.services import audit_record
@@ -170,9 +176,9 @@ def sync_target_changed(*, reason: str) -> int:
     the old place: a new plan creates the metrics where the connection points now.
     Returns how many items were cancelled."""
     cancelled = sync_cancel_unfinished(reason=reason)
-    mappings_forget_remote(
-        detail="Not yet in the LaunchDarkly project the workspace is connected to now."
-    )
+    detail = "Not yet in the LaunchDarkly project the workspace is connected to now."
+    mappings_forget_remote(detail=detail)
+    groups_forget_remote(detail=detail)
     RemoteMetric.objects.filter().delete()
     return cancelled
 
@@ -220,18 +226,20 @@ def sync_item_retry(*, item: SyncItem, actor: User) -> bool:
     ).update(status=ItemStatus.PENDING, attempts=0, next_attempt_at=None, finished_at=None)
     if updated:
         SyncRun.objects.filter(pk=item.run_id).update(finished_at=None)
-        audit_record(
-            actor=actor, action=AuditAction.SYNC_RETRY_ITEM, target=item.mapping.metric_key
-        )
+        audit_record(actor=actor, action=AuditAction.SYNC_RETRY_ITEM, target=item.target_key)
         sync_run_start(run=item.run)
     return bool(updated)
 
 
+Target = MetricMapping | MetricGroup
+
+
 def sync_run_create(
-    *, work: Iterable[tuple[MetricMapping, str]], trigger: str, actor: User | None = None
+    *, work: Iterable[tuple[Target, str]], trigger: str, actor: User | None = None
 ) -> SyncRun | None:
-    """The one way a run begins: one item per (mapping, action), bound to where the
-    workspace's connection points now, sent once the transaction commits. None when
+    """The one way a run begins: one item per (mapping or metric group, action), bound
+    to where the workspace's connection points now, sent once the transaction commits.
+    Items are sent in the order given (a group waits for its metrics anyway). None when
     there is nothing to do."""
     work = list(work)
     if not work:
@@ -247,11 +255,17 @@ def sync_run_create(
         project_key=project_key,
     )
     SyncItem.objects.bulk_create(
-        SyncItem(tenant=run.tenant, run=run, mapping=mapping, action=action)
-        for mapping, action in work
+        SyncItem(tenant=run.tenant, run=run, action=action, **_target_fields(target))
+        for target, action in work
     )
     sync_run_start(run=run)
     return run
+
+
+def _target_fields(target: Target) -> dict[str, Any]:
+    if isinstance(target, MetricGroup):
+        return {"group": target}
+    return {"mapping": target}
 
 
 # --- one item ------------------------------------------------------------------------
@@ -300,7 +314,9 @@ def _target_refusal(item: SyncItem, connection: LaunchDarklyConnection) -> str:
     """Why the item may not be sent through the connection as it is now, or ""."""
     run = item.run
     planned = (run.instance, run.account_id, run.project_key)
-    if planned != target_of(connection) or item.mapping.project_key != connection.project_key:
+    target: Target | None = item.group or item.mapping
+    project_key = target.project_key if target is not None else ""
+    if planned != target_of(connection) or project_key != connection.project_key:
         return (
             "Cancelled: it was planned for another LaunchDarkly account or project than "
             "the one the workspace is connected to now."
@@ -314,7 +330,7 @@ def item_run(*, item_id: int) -> str | None:
     token = _claim(item_id)
     if token is None:
         return None
-    item = SyncItem.objects.select_related("mapping__source_event", "run").get(pk=item_id)
+    item = SyncItem.objects.select_related("mapping__source_event", "group", "run").get(pk=item_id)
     bind_log_context(run_id=item.run_id)
     claim = Claim(item=item, token=token)
     connection = connection_of_workspace()
@@ -324,6 +340,12 @@ def item_run(*, item_id: int) -> str | None:
         )
     if refusal := _target_refusal(item, connection):
         return _settle(claim, ItemStatus.CANCELLED, message=refusal)
+    group = item.group
+    if group is not None and sends_members(item.action):
+        # Checked before any call: a group waiting for its metrics spends no budget.
+        waiting = _group_waits_for_members(claim, group)
+        if waiting is not None:
+            return waiting
     # The threads pool cannot enforce Celery's time limits, so the item keeps its own:
     # no call starts after it, and SYNC_STALE_CLAIM_S leaves room for one call more.
     gate = Gate(
@@ -332,7 +354,11 @@ def item_run(*, item_id: int) -> str | None:
         deadline=time.monotonic() + settings.SYNC_ITEM_TIME_LIMIT_S,
     )
     try:
-        outcome = reconcile(mapping=item.mapping, action=item.action, call=gate.call)
+        if group is not None:
+            outcome = reconcile_group(group=group, action=item.action, call=gate.call)
+        else:
+            assert item.mapping is not None  # the model's check: a metric or a group
+            outcome = reconcile(mapping=item.mapping, action=item.action, call=gate.call)
     except ClaimLost:
         log.warning("sync item %s: claim taken over by another worker; stopping", item.pk)
         return None
@@ -374,6 +400,40 @@ def item_run(*, item_id: int) -> str | None:
     return _succeeded(claim, outcome)
 
 
+# How soon a group whose metrics are on their way looks again (a pump each time).
+MEMBERS_WAIT_S = 2
+
+
+def _group_waits_for_members(claim: Claim, group: MetricGroup) -> str | None:
+    """A group is sent only once its metrics are in LaunchDarkly, which refuses a group
+    of metrics it does not have: while their items are unfinished it waits (the attempt
+    does not count), and it fails, saying which, when nothing will bring them."""
+    members = members_not_ready(group)
+    if members.stuck:
+        message = (
+            "Not sent: LaunchDarkly needs every metric of a group first, and "
+            f"{'these are' if len(members.stuck) > 1 else 'this one is'} not in LaunchDarkly: "
+            f"{', '.join(members.stuck)}. Sync {'them' if len(members.stuck) > 1 else 'it'}, "
+            "then retry the group."
+        )
+        return _settle(
+            claim,
+            ItemStatus.FAILED,
+            message=message,
+            record={"status": MappingStatus.FAILED, "status_detail": message},
+        )
+    if members.waiting:
+        return _settle(
+            claim,
+            ItemStatus.RETRYING,
+            attempts=claim.item.attempts - 1,
+            next_attempt_at=timezone.now() + timedelta(seconds=MEMBERS_WAIT_S),
+            message="Waiting for its metrics to be in LaunchDarkly first: "
+            + ", ".join(members.waiting),
+        )
+    return None
+
+
 def _backoff_s(attempt: int) -> float:
     # Exponential backoff with full jitter (spreads retries of many items apart).
     ceiling = min(settings.SYNC_BACKOFF_CAP_S, settings.SYNC_BACKOFF_BASE_S * 2 ** (attempt - 1))
@@ -400,7 +460,7 @@ def _failed_call(claim: Claim, exc: errors.LaunchDarklyError) -> str | None:
         claim,
         ItemStatus.FAILED,
         message=message,
-        mapping={"status": MappingStatus.FAILED, "status_detail": message},
+        record={"status": MappingStatus.FAILED, "status_detail": message},
         http_status=http_status,
         code=code,
     )
@@ -415,25 +475,37 @@ def _succeeded(claim: Claim, outcome: Outcome) -> str | None:
             message=outcome.note,
             http_status=409,
             code="conflict",
-            mapping={"status": MappingStatus.CONFLICT, "status_detail": outcome.note},
+            record={"status": MappingStatus.CONFLICT, "status_detail": outcome.note},
         )
+    record: dict[str, Any]
     if outcome.deleted:
-        mapping = {
+        record = {
             "status": MappingStatus.DELETED,
             "status_detail": outcome.note,
             "applied_hash": "",
             "last_synced_at": now,
         }
+    elif outcome.released:
+        # Still there, and no longer the connector's: nothing of it is applied any more,
+        # so a plan that names it again adopts it back.
+        record = {
+            "status": MappingStatus.SYNCED,
+            "status_detail": outcome.note,
+            "managed": False,
+            "applied_hash": "",
+            "last_synced_at": now,
+        }
     elif outcome.archived:
-        # Still ours and still there, archived: the event's return restores it.
-        mapping = {
-            "status": MappingStatus.ORPHANED,
+        # Still ours and still there, archived. An orphan's event may return, which
+        # restores it; a metric a plan dropped stays archived until planned again.
+        record = {
+            "status": MappingStatus.ORPHANED if outcome.orphan else MappingStatus.ARCHIVED,
             "status_detail": outcome.note,
             "last_synced_at": now,
         }
     else:
         metric = outcome.metric or {}
-        mapping = {
+        record = {
             "status": MappingStatus.SYNCED,
             "status_detail": "",
             "managed": True,
@@ -447,7 +519,7 @@ def _succeeded(claim: Claim, outcome: Outcome) -> str | None:
         message=outcome.note,
         http_status=outcome.http_status,
         code="",
-        mapping=mapping,
+        record=record,
     )
 
 
@@ -460,10 +532,11 @@ def _settle(
     next_attempt_at: datetime | None = None,
     http_status: int | None = None,
     code: str = "",
-    mapping: dict | None = None,
+    record: dict | None = None,
 ) -> str | None:
     """Record the outcome, only if this worker still holds the claim (compare and
-    set on its token); None when the claim was taken over and nothing was recorded."""
+    set on its token); None when the claim was taken over and nothing was recorded.
+    `record` is what to store on the item's mapping or metric group."""
     finished = status in FINISHED_STATUSES
     fields: dict[str, Any] = {
         "status": status,
@@ -492,8 +565,10 @@ def _settle(
                 status,
             )
             return None
-        if mapping:
-            mapping_record(mapping_id=claim.item.mapping_id, **mapping)
+        if record and claim.item.group_id is not None:
+            group_record(group_id=claim.item.group_id, **record)
+        elif record and claim.item.mapping_id is not None:
+            mapping_record(mapping_id=claim.item.mapping_id, **record)
     sync_item_settled(outcome=status)
     if finished:
         _finish_run_if_done(claim.item.run_id)

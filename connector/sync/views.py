@@ -162,6 +162,11 @@ def _history_chart(history: list[selectors.Day]) -> Chart:
     )
 
 
+def _groups_context() -> dict:
+    groups, count = selectors.metric_groups()
+    return {"groups": groups, "groups_count": count, "groups_hidden": count - len(groups)}
+
+
 @workspace_view()
 def status(request: WorkspaceRequest) -> HttpResponse:
     run = selectors.current_run()
@@ -175,6 +180,7 @@ def status(request: WorkspaceRequest) -> HttpResponse:
             "connection": connection,
             "runs": selectors.runs_with_counts(),
             "last_resync": selectors.last_resync(),
+            **_groups_context(),
             "history": history,
             "chart": _history_chart(history),
             "can_manage": request.membership.has_role(Role.ADMIN),
@@ -229,12 +235,12 @@ def run_retry_failed(request: WorkspaceRequest, run_id: int) -> HttpResponse:
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
 def item_retry(request: WorkspaceRequest, item_id: int) -> HttpResponse:
-    item = get_object_or_404(SyncItem.objects.select_related("run", "mapping"), pk=item_id)
+    item = get_object_or_404(SyncItem.objects.select_related("run", "mapping", "group"), pk=item_id)
     if services.sync_item_retry(item=item, actor=request.user):
         if item.run.queue_reached is False:
-            messages.warning(request, f"{item.mapping.metric_key} will be retried. {QUEUE_DOWN}")
+            messages.warning(request, f"{item.target_key} will be retried. {QUEUE_DOWN}")
         else:
-            messages.success(request, f"Retrying {item.mapping.metric_key}.")
+            messages.success(request, f"Retrying {item.target_key}.")
     else:
         messages.info(request, "This item has not failed; there is nothing to retry.")
     return redirect("sync:run", slug=request.workspace.slug, run_id=item.run_id)

@@ -10,6 +10,7 @@ from connector.sources.models import SourceEvent
 from connector.sync.models import Action, DriftPolicy, OrphanPolicy, RemoteMetric, SyncItem
 from connector.sync.resync import resync
 from connector.sync.selectors import sync_settings
+from connector.sync.services import sync_run_create
 from tenants.scope import tenant_scope
 from tests.sync.conftest import apply_plan, connect_workspace, make_events, sandbox_metrics
 from tests.sync.test_engine import run_all
@@ -200,3 +201,27 @@ def test_resync__account_budget_spent__stops_listing_instead_of_429(
         assert RemoteMetric.objects.count() == 0  # nothing half-refreshed
     page = status_page(client_of, admin, workspace)
     assert "not done: LaunchDarkly&#x27;s rate limit leaves no room until" in page
+
+
+@pytest.mark.django_db
+def test_resync__metric_archived_because_a_file_dropped_it__stays_archived(
+    connected, workspace, admin, ld
+):
+    """A metrics-as-code file that no longer names a metric archives it while its event
+    is still in the catalog: it is "archived", not an orphan, and the resync does not
+    restore it as it would for an event that came back."""
+    first, second = synced(workspace, admin, 2)
+    with tenant_scope(workspace):
+        sync_run_create(work=[(first, Action.ARCHIVE)], trigger="plan")
+    run_all(workspace)
+    with tenant_scope(workspace):
+        archived = MetricMapping.objects.get(pk=first.pk)
+        report = resync()
+    run_all(workspace)
+
+    assert archived.status == MappingStatus.ARCHIVED
+    assert "no longer in the plan" in archived.status_detail.lower()
+    assert report.restored == [] and report.repair_run is None
+    held = {m["key"]: m for m in sandbox_metrics(ld)}
+    assert held[first.metric_key]["archived"] is True
+    assert not held[second.metric_key].get("archived")
