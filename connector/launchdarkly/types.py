@@ -70,7 +70,7 @@ class MetricInGroup(TypedDict, total=False):
 
 class MetricGroup(TypedDict, total=False):
     """`MetricGroupRep` (beta API). `maintainer` is a `MaintainerRep`; the live API
-    answers it as {key, kind, _member} (see reconcile_groups.held_maintainer)."""
+    answers it as {key, kind, _member} (see metrics.groups.held_maintainer)."""
 
     _id: str
     _version: int

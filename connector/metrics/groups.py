@@ -84,13 +84,18 @@ def group_json_patch(desired: dict[str, Any], actual: dict[str, Any]) -> list[di
         op = "replace" if field in actual else "add"
         operations.append({"op": op, "path": f"/{field}", "value": desired[field]})
     wanted = desired.get("maintainerId")
-    # MetricGroupRep's maintainer is {"key": <member id>, "kind": "member", "_member": …}
-    # (the Terraform provider and LaunchDarkly's Python client read `key`).
-    maintainer = actual.get("maintainer") or {}
-    held = maintainer.get("key") or (maintainer.get("_member") or {}).get("_id")
-    if wanted and held != wanted:
+    if wanted and held_maintainer(actual) != wanted:
         operations.append({"op": "replace", "path": "/maintainerId", "value": wanted})
     return operations
+
+
+def held_maintainer(group: dict[str, Any]) -> str:
+    """The member id maintaining a MetricGroupRep. The live API answers `maintainer`
+    as {key, kind, _member} (contract GRP-3, from the Terraform provider); our OpenAPI
+    snapshot's MaintainerRep says {member: {_id}}: both are read."""
+    maintainer = group.get("maintainer") or {}
+    member = maintainer.get("_member") or maintainer.get("member") or {}
+    return str(maintainer.get("key") or member.get("_id") or group.get("maintainerId") or "")
 
 
 def group_refusal(

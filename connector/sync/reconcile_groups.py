@@ -29,6 +29,7 @@ from connector.metrics.groups import (
     group_differences,
     group_fingerprint,
     group_json_patch,
+    held_maintainer,
 )
 from connector.metrics.models import MappingStatus, MetricGroup, MetricMapping
 from connector.sync.models import FINISHED_STATUSES, Action, SyncItem
@@ -56,26 +57,6 @@ EXPAND_GROUP_USE = "experimentCount"
 # A metric is in LaunchDarkly once sync confirmed it (an applied hash): synced, or
 # changed there by a person since (still there, under the same key).
 MEMBER_READY_STATUSES = (MappingStatus.SYNCED, MappingStatus.DRIFTED)
-
-
-def held_maintainer(group: dict[str, Any]) -> str:
-    """The member id maintaining a MetricGroupRep. The live API answers `maintainer`
-    as {key, kind, _member} (contract GRP-3, from the Terraform provider); our OpenAPI
-    snapshot's MaintainerRep says {member: {_id}}: both are read."""
-    maintainer = group.get("maintainer") or {}
-    member = maintainer.get("_member") or maintainer.get("member") or {}
-    return str(maintainer.get("key") or member.get("_id") or group.get("maintainerId") or "")
-
-
-def group_operations(body: dict[str, Any], current: dict[str, Any]) -> list[dict[str, Any]]:
-    """The JSON Patch turning LaunchDarkly's group into `body`: the managed fields
-    (metrics.groups.group_json_patch), and the maintainer compared as LaunchDarkly
-    answers it (`held_maintainer`), so an unchanged maintainer is not re-sent."""
-    operations = [op for op in group_json_patch(body, current) if op["path"] != "/maintainerId"]
-    wanted = body.get("maintainerId")
-    if wanted and held_maintainer(current) != wanted:
-        operations.append({"op": "replace", "path": "/maintainerId", "value": wanted})
-    return operations
 
 
 def group_drift(group: MetricGroup, current: dict[str, Any]) -> str:
@@ -193,7 +174,7 @@ def _resolve_existing(
             )
 
         diff = group_differences(body, current)
-        operations = group_operations(body, current)
+        operations = group_json_patch(body, current)
         if not operations and not diff:
             note = "Already in LaunchDarkly as wanted." if group.managed else "Adopted."
             return Outcome(done=True, metric=current, sent_hash=sent, note=note, http_status=OK)
