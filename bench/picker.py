@@ -174,6 +174,36 @@ def main() -> None:
         cache.set(remote_marker(plan, connection), True, 3600)
         return reverse("planner:plan", args=[tenant.slug, plan.pk])
 
+    def make_design_plan(count: int) -> str:
+        """A plan of `count` events as metric sets, a tenth of them with a property
+        filter too, and two funnels of three steps: issue 16's shapes."""
+        with tenant_scope(tenant):
+            keys = list(SourceEvent.objects.order_by("key").values_list("key", flat=True)[:count])
+            SourceEvent.objects.filter(key__in=keys).update(
+                properties={"plan": "string", "amount": "number"}
+            )
+            ids = list(SourceEvent.objects.filter(key__in=keys).values_list("pk", flat=True))
+            conversion = list(
+                SourceEvent.objects.filter(key__in=keys, value_kind="conversion")
+                .order_by("key")
+                .values_list("key", flat=True)[:6]
+            )
+            funnels = [
+                {"name": f"Funnel {n}", "kind": "funnel", "metrics": [{"event": k} for k in part]}
+                for n, part in enumerate((conversion[:3], conversion[3:6]))
+            ]
+            plan = MetricPlan.objects.create(
+                created_by=user,
+                selection={"ids": ids},
+                choices={
+                    "metric_set": True,
+                    "filtered": [[key, "plan = pro and amount > 100"] for key in keys[::10]],
+                    "groups": funnels,
+                },
+            )
+        cache.set(remote_marker(plan, connection), True, 3600)
+        return reverse("planner:plan", args=[tenant.slug, plan.pk])
+
     def page_queries(plan_url: str) -> dict[str, int]:
         for _ in range(WARMUP):
             timed_get(web, picker_url)
@@ -186,6 +216,7 @@ def main() -> None:
     # 100 events: the baseline query counts.
     post_events(api, raw_key, catalog[:SMALL])
     small = page_queries(make_plan(SMALL))
+    small_design = timed_get(web, make_design_plan(SMALL))[1]
 
     # 10,000 definitions through the API, in batches of 1,000 (the first 100 are updates).
     started = time.perf_counter()
@@ -199,17 +230,26 @@ def main() -> None:
 
     plan_url = make_plan(PLAN_EVENTS)
     large = page_queries(plan_url)
+    design_url = make_design_plan(PLAN_EVENTS)
+    large_design = timed_get(web, design_url)[1]
     figures = {
         "picker_first_page_ms": round(median_ms(web, picker_url), 1),
         "picker_filtered_page_ms": round(median_ms(web, picker_url, FILTERED), 1),
         "plan_1000_ms": round(median_ms(web, plan_url), 1),
+        # 1,000 events as metric sets (2 metrics each), 100 filtered (2 more each), 2 funnels.
+        "design_plan_1000_ms": round(median_ms(web, design_url), 1),
+        "design_queries_growth": large_design - small_design,
         "queries_growth": sum(large[page] - small[page] for page in small),
         "ingest_10k_s": round(ingest_s, 2),
     }
-    units = {"queries_growth": "queries", "ingest_10k_s": "s"}
+    units = {"queries_growth": "queries", "design_queries_growth": "queries", "ingest_10k_s": "s"}
     for name, value in figures.items():
         print(f"{name}: {value} {units.get(name, 'ms')}")
     print(f"# queries per page at {SMALL} events: {small}; at {CATALOG}: {large}", file=sys.stderr)
+    print(
+        f"# design plan queries at {SMALL}: {small_design}; at {PLAN_EVENTS}: {large_design}",
+        file=sys.stderr,
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
 
