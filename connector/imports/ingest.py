@@ -6,6 +6,12 @@ The checks are ours because LaunchDarkly's import has none worth the name: it an
 occurrence (an unknown event, a context kind the project lacks, a missing key, a value
 that is not a number for a numeric metric, a timestamp in the future, one too old to
 count) is refused here, per item, with the field and the reason.
+
+Occurrences also teach the catalog its events' flat properties (`SourceEvent.properties`,
+what metric filters may test): the names a request brings that the catalog does not
+know are added with the JSON type of their first value. And an accepted occurrence of
+an event whose metrics filter on properties carries those properties, and only those,
+in its LaunchDarkly body's `data`, where LaunchDarkly's filters read them.
 """
 
 from __future__ import annotations
@@ -15,23 +21,24 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
 from django.db import connection as db
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import F, Func, JSONField, Q, Sum, Value
 from django.utils import timezone
 
 from connector.connections.models import LaunchDarklyConnection
 from connector.connections.selectors import connection_of_workspace
 from connector.connections.services import client_for
 from connector.imports.models import ImportCount, ImportSettings, Occurrence, UnknownEvents
+from connector.metrics.filters import properties_needed
 from connector.metrics.models import MappingStatus, MetricMapping
-from connector.sources.models import SourceEvent, ValueKind
-from connector.sources.validation import is_storable
+from connector.sources.models import PropertyType, SourceEvent, ValueKind
+from connector.sources.validation import MAX_PROPERTIES, is_storable, property_name_problem
 from tenants.scope import current_tenant
 
 MAX_BATCH = 1000
@@ -80,6 +87,13 @@ class Catalogued:
     numeric: bool
     value_property: str
     removed: bool
+    # The property names the catalog knows, and then those this request has looked
+    # at (learned, or never to be learned): an occurrence whose names are all in it
+    # costs one subset test.
+    seen: set[str] = field(default_factory=set)
+    known_count: int = 0  # of names in the catalog, for MAX_PROPERTIES
+    # The properties its metrics' filters read: forwarded in the body's `data`.
+    forwarded: tuple[str, ...] = ()
 
 
 @dataclass
@@ -91,6 +105,9 @@ class Context:
     kinds: frozenset[str] | None  # None: LaunchDarkly could not be asked
     catalog: dict[str, Catalogued]
     mapped: frozenset[str]  # event keys with a metric that exists in LaunchDarkly
+    # Per event key, the names this request brought that the catalog lacks, and their
+    # type (the first value's): written back once, after the checks.
+    learned: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def import_settings() -> ImportSettings:
@@ -131,24 +148,27 @@ def _context(items: list[Any], ready: Ready | None = None) -> Context:
     }
     connection, settings = ready or (connection_of_workspace(), import_settings())
     project = connection.project_key if connection else ""
-    # The catalog and whether a metric exists, in one query (each costs the request).
-    existing = (
-        MetricMapping.objects.filter(source_event=OuterRef("pk"), project_key=project, managed=True)
-        .exclude(Q(status=MappingStatus.DELETED) | Q(applied_hash=""))
-        .values("pk")
-    )
-    rows = (
-        SourceEvent.objects.filter(key__in=keys)
-        .annotate(mapped=Exists(existing))
-        .values_list("key", "value_kind", "value_property", "removed_at", "mapped")
-    )
     catalog: dict[str, Catalogued] = {}
     mapped_keys: list[str] = []
-    for key, kind, prop, removed, has_metric in rows:
-        catalog[key] = Catalogued(key, kind == ValueKind.NUMERIC, prop, removed is not None)
+    filtered_keys: list[str] = []
+    for key, kind, prop, removed, has_metric, has_filters, stored in _catalog_rows(keys, project):
+        properties = json.loads(stored) if isinstance(stored, str) else stored
+        catalog[key] = Catalogued(
+            key,
+            kind == ValueKind.NUMERIC,
+            prop,
+            bool(removed),
+            seen=set(properties or ()),
+            known_count=len(properties or ()),
+        )
         if has_metric:
             mapped_keys.append(key)
+        if has_filters:
+            filtered_keys.append(key)
     mapped = frozenset(mapped_keys)
+    if filtered_keys:  # a second query only for workspaces whose metrics filter
+        for key, names in _forwarded_properties(project, filtered_keys).items():
+            catalog[key] = replace(catalog[key], forwarded=names)
     return Context(
         settings=settings,
         now_ms=int(time.time() * 1000),
@@ -156,6 +176,104 @@ def _context(items: list[Any], ready: Ready | None = None) -> Context:
         catalog=catalog,
         mapped=mapped,
     )
+
+
+def _catalog_rows(keys: set[str], project: str) -> list[tuple[Any, ...]]:
+    """The catalog's rows for these keys, each with whether a metric of the project
+    exists in LaunchDarkly for it (synced, managed, not deleted) and whether a metric
+    of the project, synced or still to be, filters on properties (its occurrences must
+    carry them by the time it counts them): one query, as each costs the request.
+
+    Written in SQL: built and compiled by the ORM, this query with its two EXISTS made
+    reading the context cost 3.8 ms per request, against 0.6 ms so (PostgreSQL, 20
+    events). So the tenant is in the WHERE clauses by hand, as `current_tenant()` (which
+    fails closed) gives it, and every value is a parameter; only our own table and column
+    names are formatted in."""
+    if not keys:
+        return []
+    events, mappings = SourceEvent._meta.db_table, MetricMapping._meta.db_table
+    tenant_id = current_tenant().pk
+    # What `exclude(filters=[])` compiles to on each backend.
+    has_filters = (
+        "m.filters <> '[]'::jsonb" if db.vendor == "postgresql" else "json(m.filters) <> '[]'"
+    )
+    marks = ", ".join(["%s"] * len(keys))
+    sql = (
+        "SELECT e.key, e.value_kind, e.value_property, e.removed_at IS NOT NULL, "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {mappings} m WHERE m.source_event_id = e.id "
+        "AND m.tenant_id = %s AND m.project_key = %s AND m.managed = %s "
+        "AND m.status <> %s AND m.applied_hash <> ''), "
+        f"EXISTS (SELECT 1 FROM {mappings} m WHERE m.source_event_id = e.id "
+        f"AND m.tenant_id = %s AND m.project_key = %s AND m.status <> %s AND {has_filters}), "
+        f"e.properties FROM {events} e WHERE e.tenant_id = %s AND e.key IN ({marks})"
+    )
+    deleted = str(MappingStatus.DELETED)
+    params: list[Any] = [tenant_id, project, True, deleted, tenant_id, project, deleted, tenant_id]
+    params += sorted(keys)
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _filtering_mappings(project: str):
+    return (
+        MetricMapping.objects.filter(project_key=project)
+        .exclude(status=MappingStatus.DELETED)
+        .exclude(filters=[])
+    )
+
+
+def _forwarded_properties(project: str, keys: list[str]) -> dict[str, tuple[str, ...]]:
+    """Per event key, the properties its metrics' filters read."""
+    needed: dict[str, set[str]] = {}
+    rows = (
+        _filtering_mappings(project)
+        .filter(source_event__key__in=keys)
+        .values_list("source_event__key", "filters")
+    )
+    for key, filters in rows:
+        needed.setdefault(key, set()).update(properties_needed(filters or []))
+    return {key: tuple(sorted(names)) for key, names in needed.items()}
+
+
+# An occurrence property's JSON type, as the catalog names it; `type()` and not
+# isinstance, so True is not a number. Anything else (an object, a list, null) is not
+# flat, and metric filters cannot test it.
+_FLAT_TYPES: dict[type, str] = {
+    str: PropertyType.STRING,
+    bool: PropertyType.BOOLEAN,
+    int: PropertyType.NUMBER,
+    float: PropertyType.NUMBER,
+}
+
+
+def _learn(event: Catalogued, properties: dict[str, Any], ctx: Context) -> None:
+    """Note the flat properties of an occurrence that the catalog does not know yet.
+    The first type seen wins; a name the catalog knows is never looked at again, so a
+    known one with another type now keeps its type (declared ones above all)."""
+    for name, value in properties.items():
+        if name in event.seen:
+            continue
+        kind = _FLAT_TYPES.get(type(value))
+        if kind is None:
+            if value is not None:  # nested: never flat for this request
+                event.seen.add(name)
+            continue  # null says nothing about the type; a later occurrence may
+        event.seen.add(name)
+        learned = ctx.learned.setdefault(event.key, {})
+        if event.known_count + len(learned) < MAX_PROPERTIES and not property_name_problem(name):
+            learned[name] = kind
+
+
+def _forwarded(event: Catalogued, properties: dict[str, Any]) -> dict[str, Any]:
+    """The occurrence's properties that the event's metric filters read, when flat:
+    nothing else leaves the connector."""
+    data = {}
+    for name in event.forwarded:
+        value = properties.get(name)
+        if type(value) in _FLAT_TYPES and (type(value) is not float or math.isfinite(value)):
+            data[name] = value  # NaN is not JSON: LaunchDarkly would refuse the batch
+    return data
 
 
 def _timestamp_ms(raw: Any, ctx: Context) -> int:
@@ -271,6 +389,8 @@ def _check(index: int, item: Any, ctx: Context) -> tuple[ItemResult, Stored | No
         return ItemResult(
             index, REFUSED, [{"field": refused.field, "reason": refused.reason}]
         ), None
+    if properties and not properties.keys() <= event.seen:
+        _learn(event, properties, ctx)
     if key not in ctx.mapped:
         # Nothing in LaunchDarkly would count it: no metric measures this event yet.
         return ItemResult(index, NOT_MAPPED), None
@@ -282,6 +402,10 @@ def _check(index: int, item: Any, ctx: Context) -> tuple[ItemResult, Stored | No
     }
     if value is not None:
         body["metricValue"] = value
+    if event.forwarded and properties:
+        data = _forwarded(event, properties)
+        if data:
+            body["data"] = data
     return ItemResult(index, ACCEPTED), (key, at, _compact(body))
 
 
@@ -313,7 +437,7 @@ def occurrences_ingest(*, items: list[Any], ready: Ready | None = None) -> Inges
             environment_key="",
             rows=_received_rows(tally),
         )
-        _touch_last_seen(accepted)
+        _touch_catalog(accepted, {key: names for key, names in ctx.learned.items() if names})
     if accepted:
         # delivery imports this module; the wake is only needed here, after commit.
         from connector.imports.delivery import wake_delivery
@@ -427,9 +551,25 @@ def counts_add(*, hour: datetime, environment_key: str, rows: dict[str, dict[str
         cursor.execute(sql, params)
 
 
-def _touch_last_seen(accepted: Iterable[Stored]) -> None:
-    """The picker's "last seen" from real occurrences, written at most once a minute
-    per event (a busy event would otherwise cost a write per batch)."""
+def _touch_catalog(accepted: Iterable[Stored], learned: dict[str, dict[str, str]]) -> None:
+    """What the occurrences tell the catalog: "last seen" and the properties learned.
+    In one pass in key order: concurrent requests then lock the events' rows in the
+    same order, and cannot deadlock."""
+    seen = _last_seen_due(accepted)
+    for key in sorted(seen.keys() | learned.keys()):
+        if key in learned:
+            _properties_add(key, learned[key])
+        if key in seen:
+            at = seen[key]
+            SourceEvent.objects.filter(key=key).filter(
+                Q(last_seen__isnull=True) | Q(last_seen__lt=at)
+            ).update(last_seen=at)
+            SourceEvent.objects.filter(key=key, first_seen__isnull=True).update(first_seen=at)
+
+
+def _last_seen_due(accepted: Iterable[Stored]) -> dict[str, datetime]:
+    """The picker's "last seen" from real occurrences, due at most once a minute per
+    event (a busy event would otherwise cost a write per batch)."""
     latest: dict[str, int] = {}
     for key, at_ms, _ in accepted:
         if at_ms > latest.get(key, 0):
@@ -438,14 +578,36 @@ def _touch_last_seen(accepted: Iterable[Stored]) -> None:
     names = {key: f"imports:seen:{tenant_id}:{key}" for key in latest}
     # One round trip for the events written within the minute, the usual case.
     recent = cache.get_many(list(names.values()))
-    for key, at_ms in latest.items():
-        if names[key] in recent or not cache.add(names[key], 1, LAST_SEEN_PRECISION_S):
-            continue
-        at = datetime.fromtimestamp(at_ms / 1000, tz=UTC)
-        SourceEvent.objects.filter(key=key).filter(
-            Q(last_seen__isnull=True) | Q(last_seen__lt=at)
-        ).update(last_seen=at)
-        SourceEvent.objects.filter(key=key, first_seen__isnull=True).update(first_seen=at)
+    return {
+        key: datetime.fromtimestamp(at_ms / 1000, tz=UTC)
+        for key, at_ms in latest.items()
+        if names[key] not in recent and cache.add(names[key], 1, LAST_SEEN_PRECISION_S)
+    }
+
+
+class _PropertiesAdded(Func):
+    """The stored properties with `learned` added where the name is new: what is stored
+    wins, whatever another request declared or learned since this one read the
+    catalog. In SQL, so two requests learning at once both keep their names."""
+
+    output_field = JSONField()
+
+    def __init__(self, learned: dict[str, str]) -> None:
+        super().__init__(Value(learned, output_field=JSONField()), F("properties"))
+
+    def as_postgresql(self, compiler, connection, **extra):  # type: ignore[no-untyped-def]
+        # jsonb `a || b`: b's value wins for a key both hold.
+        return self.as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=" || ")
+
+    def as_sqlite(self, compiler, connection, **extra):  # type: ignore[no-untyped-def]
+        # RFC 7396 merge patch of the stored onto the learned: the stored wins.
+        return self.as_sql(compiler, connection, function="json_patch")
+
+
+def _properties_add(key: str, learned: dict[str, str]) -> None:
+    SourceEvent.objects.filter(key=key).update(
+        properties=_PropertiesAdded(learned), updated_at=timezone.now()
+    )
 
 
 def volumes_refresh() -> int:

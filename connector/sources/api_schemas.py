@@ -28,11 +28,13 @@ from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from connector.inputs import whole_number
-from connector.sources.models import EVENT_KEY_MAX_LENGTH, Origin, ValueKind
+from connector.sources.models import EVENT_KEY_MAX_LENGTH, Origin, PropertyType, ValueKind
 from connector.sources.services import MAX_BATCH, ItemStatus
 from connector.sources.validation import (
     DESCRIPTION_MAX_LENGTH,
+    MAX_PROPERTIES,
     NAME_MAX_LENGTH,
+    PROPERTY_NAME_MAX_LENGTH,
     UNIT_MAX_LENGTH,
     VALUE_PROPERTY_MAX_LENGTH,
     VOLUME_MAX,
@@ -52,6 +54,25 @@ VALUE_PROPERTY_DESCRIPTION = (
     "For numeric events: the occurrence property (`properties.<name>`) their value is "
     "read from when an occurrence sends no `value`."
 )
+PROPERTIES_DESCRIPTION = (
+    "The event's flat properties and their types, as metric filters test them "
+    '(`{"plan": "string", "amount": "number", "trial": "boolean"}`). Names are exact, '
+    "flat (no `.` or `[`: LaunchDarkly's filters read top-level properties), without "
+    "whitespace at either end."
+)
+# Documented by hand: pydantic would put a key's pattern in `patternProperties`, which
+# leaves any other name allowed. validation.property_name_problem also refuses
+# whitespace at either end, which a JSON Schema pattern cannot say simply.
+DECLARED_PROPERTIES_SCHEMA = {
+    "type": "object",
+    "propertyNames": {
+        "minLength": 1,
+        "maxLength": PROPERTY_NAME_MAX_LENGTH,
+        "pattern": r"^[^.\[]+$",
+    },
+    "additionalProperties": {"type": "string", "enum": PropertyType.values},
+    "maxProperties": MAX_PROPERTIES,
+}
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -173,6 +194,17 @@ class EventDefinition(TypedDict, total=False):
     volume: Annotated[
         int, Field(ge=0, le=VOLUME_MAX, description="Occurrences over the last 30 days.")
     ]
+    properties: Annotated[
+        dict[str, PropertyType],
+        WithJsonSchema(DECLARED_PROPERTIES_SCHEMA),
+        Field(
+            description=PROPERTIES_DESCRIPTION
+            + " Merged into the stored ones: a name sent is added, or its type replaced "
+            "(a declared type wins over one learned from occurrences); names not sent are "
+            "kept, and none is ever removed. Occurrences sent to `/api/v1/track` add the "
+            "names they bring, with the JSON type of the first value seen.",
+        ),
+    ]
 
 
 class UpsertRequest(BaseModel):
@@ -206,6 +238,9 @@ class Event(Schema):
     first_seen: datetime | None
     last_seen: datetime | None
     volume: int = Field(ge=0)
+    properties: dict[str, PropertyType] = Field(
+        description=PROPERTIES_DESCRIPTION + " Declared, or learned from occurrences."
+    )
     origin: Origin = Field(description="The way in that first brought the event.")
     removed_at: datetime | None = Field(
         description="When the source stopped knowing the event; null while it exists."

@@ -37,7 +37,7 @@ API_KEY_PREFIX = "lmc_"
 # Fields a definition can change; `removed_at` is cleared when a removed event comes back.
 _UPDATABLE = ("name", "description", "value_kind", "unit", "value_property", "volume")
 # What an adapter only guesses (see `catalog_import`).
-ADAPTER_DEFAULTS = frozenset({"value_property"})
+ADAPTER_DEFAULTS = frozenset({"value_property", "properties"})
 
 
 class ItemStatus(StrEnum):
@@ -89,6 +89,13 @@ def _merge(
         if name in clean.provided and getattr(event, name) != getattr(clean, name):
             setattr(event, name, getattr(clean, name))
             changed.append(name)
+    if "properties" in clean.provided:
+        merged = properties_merged(
+            event.properties, clean.properties, guessed="properties" in defaults
+        )
+        if merged != event.properties:
+            event.properties = merged
+            changed.append("properties")
     # Seen times only widen: the earliest first sighting, the latest last one.
     if clean.first_seen and (event.first_seen is None or clean.first_seen < event.first_seen):
         event.first_seen = clean.first_seen
@@ -100,6 +107,18 @@ def _merge(
         event.removed_at = None
         changed.append("removed_at")
     return changed
+
+
+def properties_merged(
+    stored: dict[str, str], declared: dict[str, str], *, guessed: bool = False
+) -> dict[str, str]:
+    """The event's properties after a definition declares some: declared names are
+    added to the stored ones, never removed (occurrences would teach them again), and a
+    declared type replaces a stored one, which may only have been learned from the first
+    occurrence that sent it. A `guessed` declaration (an adapter's) only adds names."""
+    if guessed:
+        return {**declared, **stored}
+    return {**stored, **declared}
 
 
 def _key_of(raw: Any) -> str | None:
@@ -159,6 +178,7 @@ def events_plan(
                     value_kind=clean.value_kind,
                     unit=clean.unit,
                     value_property=clean.value_property,
+                    properties=clean.properties,
                     first_seen=clean.first_seen,
                     last_seen=clean.last_seen,
                     volume=clean.volume,
@@ -440,7 +460,9 @@ def catalog_import(
     with a telling name), so it only fills in an empty one. The stored one may have
     been set by hand, which the connector does not record: so any stored one is kept,
     even when the source calls the event a conversion (the API then shows none, and it
-    is used again if the event turns numeric)."""
+    is used again if the event turns numeric). Its `properties` only add names, never
+    change a known type: PostHog infers types from the values it saw, which makes them
+    no better than the ones learned here, and worse than declared ones."""
     definitions = [d.as_definition() for d in adapter.fetch_catalog()]
     results: list[ItemResult] = []
     for start in range(0, len(definitions), MAX_BATCH):

@@ -33,7 +33,11 @@ TOO_LARGE = (
 )
 MAX_ROWS = 5000
 MAX_SHOWN_LINES = 10
-CSV_EXAMPLE = "key,name,description,value_kind,unit,value_property,first_seen,last_seen,volume"
+CSV_EXAMPLE = (
+    "key,name,description,value_kind,unit,value_property,first_seen,last_seen,volume,properties"
+)
+# A CSV cell cannot hold an object: the `properties` column is written `plan:string; amount:number`.
+CSV_PROPERTIES_EXAMPLE = "plan:string; amount:number; trial:boolean"
 # What the preview calls the upsert's outcomes: it speaks of the file, not the API.
 DASH = "\u2013"  # en dash, between the first and last line of a range
 ACTIONS = {"created": "add", "updated": "change", "unchanged": "unchanged", "rejected": "error"}
@@ -221,11 +225,42 @@ def _parse_csv(text: str) -> list[dict]:
                     definition[column] = whole_number(cell.strip(), maximum=VOLUME_MAX)
                 except ValueError as exc:
                     cell_errors.append({"field": "volume", "reason": str(exc)})
+            elif column == "properties":
+                declared, problem = _properties_cell(cell)
+                if problem:
+                    cell_errors.append({"field": "properties", "reason": problem})
+                definition[column] = declared
         row = _row(line, definition, cell_errors)
         if record.end_line is not None:
             row["end_line"] = record.end_line
         rows.append(row)
     return rows
+
+
+def _quoted(text: str) -> str:
+    # Errors are stored with the rows: never text PostgreSQL's jsonb would refuse.
+    return f"“{text[:60]}”" if is_storable(text) else "(text with a NUL character)"
+
+
+def _properties_cell(cell: str) -> tuple[dict[str, str], str]:
+    """`plan:string; amount:number` as {"plan": "string", "amount": "number"}, or why
+    the cell cannot be read. Names and types are then checked as the API checks them
+    (validation.validate_definition); types are read case-insensitively, as people
+    type them into a spreadsheet."""
+    declared: dict[str, str] = {}
+    for part in cell.split(";"):
+        if not part.strip():
+            continue  # a trailing ";", or an empty pair
+        name, colon, kind = (piece.strip() for piece in part.rpartition(":"))
+        if not colon or not name:
+            return declared, (
+                f"{_quoted(part.strip())} is not a name:type pair; write the properties as "
+                f"{CSV_PROPERTIES_EXAMPLE}"
+            )
+        if name in declared:
+            return declared, f"names the property {_quoted(name)} twice"
+        declared[name] = kind.lower()
+    return declared, ""
 
 
 def read_csv_header(first_line: str, *, example: str) -> list[str]:

@@ -4,19 +4,22 @@ into `CleanDefinition` or into a list of `{"field", "reason"}` errors."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from connector.sources.models import EVENT_KEY_MAX_LENGTH, ValueKind
+from connector.sources.models import EVENT_KEY_MAX_LENGTH, PropertyType, ValueKind
 
 NAME_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 5000
 UNIT_MAX_LENGTH = 50
 VALUE_PROPERTY_MAX_LENGTH = 200
 VOLUME_MAX = 2**63 - 1  # BigIntegerField
+PROPERTY_NAME_MAX_LENGTH = 200
+MAX_PROPERTIES = 100
+PROPERTY_TYPES = tuple(PropertyType.values)
 
 FIELDS = (
     "key",
@@ -28,6 +31,7 @@ FIELDS = (
     "first_seen",
     "last_seen",
     "volume",
+    "properties",
 )
 
 
@@ -55,6 +59,7 @@ class CleanDefinition:
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     volume: int = 0
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 def is_storable(value: str) -> bool:
@@ -96,6 +101,57 @@ def value_property_problems(value: str) -> list[str]:
     errors: list[FieldError] = []
     _value_property({"value_property": value}, errors)
     return [error.reason for error in errors]
+
+
+def property_name_problem(name: str) -> str | None:
+    """Why `name` cannot be an event property that metric filters test, or None.
+    LaunchDarkly's filters read flat, top-level keys of an event's `data`: a "." or
+    "[" would be read as a path into nested values. Not stripped, like
+    `value_property`: it must match the occurrence's property name exactly."""
+    if not name:
+        return "a property name must not be empty"
+    if len(name) > PROPERTY_NAME_MAX_LENGTH:
+        return f"a property name is at most {PROPERTY_NAME_MAX_LENGTH} characters"
+    if "." in name or "[" in name:
+        return "must be a flat name: no “.” or “[” (metric filters read top-level properties)"
+    if name != name.strip():
+        return "must not start or end with whitespace"
+    if not is_storable(name):
+        return "a property name must be valid Unicode text without NUL characters"
+    return None
+
+
+def _properties(raw: dict, errors: list[FieldError]) -> dict[str, str]:
+    """The declared `{name: type}` of an event's flat properties."""
+    value = raw.get("properties")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors.append(
+            FieldError(
+                "properties", 'must be an object of names and types, e.g. {"plan": "string"}'
+            )
+        )
+        return {}
+    if len(value) > MAX_PROPERTIES:
+        errors.append(
+            FieldError("properties", f"declares {len(value)} properties; at most {MAX_PROPERTIES}")
+        )
+        return {}
+    declared: dict[str, str] = {}
+    for name, kind in value.items():
+        problem = property_name_problem(name)
+        if problem is not None:
+            # The name itself may be what cannot be shown (too long, not storable).
+            shown = f"“{name}”: " if is_storable(name) and len(name) <= 60 else ""
+            errors.append(FieldError("properties", shown + problem))
+        elif kind not in PROPERTY_TYPES:
+            errors.append(
+                FieldError(f"properties.{name}", f"must be one of: {', '.join(PROPERTY_TYPES)}")
+            )
+        else:
+            declared[name] = kind
+    return declared
 
 
 def _datetime(raw: dict, field: str, errors: list[FieldError]) -> datetime | None:
@@ -153,6 +209,7 @@ def validate_definition(raw: Any) -> tuple[CleanDefinition | None, list[FieldErr
     description = _text(raw, "description", DESCRIPTION_MAX_LENGTH, errors)
     unit = _text(raw, "unit", UNIT_MAX_LENGTH, errors).strip()
     value_property = _value_property(raw, errors)
+    properties = _properties(raw, errors)
 
     value_kind = raw.get("value_kind", ValueKind.CONVERSION)
     if value_kind is None:
@@ -208,6 +265,7 @@ def validate_definition(raw: Any) -> tuple[CleanDefinition | None, list[FieldErr
             first_seen=first_seen,
             last_seen=last_seen,
             volume=volume,
+            properties=properties,
         ),
         [],
     )

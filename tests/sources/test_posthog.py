@@ -46,7 +46,8 @@ class RecordedPostHog(BaseHTTPRequestHandler):
             page = "page2" if query.get("offset") == ["3"] else "page1"
             return self.answer(200, f"event_definitions_{page}.json")
         if url.path == "/api/projects/4242/property_definitions/":
-            assert query["is_numerical"] == ["true"] and query["type"] == ["event"]
+            # Every type is asked for: the event's properties, not only its numeric ones.
+            assert query["type"] == ["event"] and "is_numerical" not in query
             (event,) = json.loads(query["event_names"][0])
             for name in (
                 f"property_definitions__{event}.json",
