@@ -181,3 +181,35 @@ def test_track__another_workspaces_catalog_and_metrics__never_read(importing, wo
         assert SourceEvent.objects.get(key="checkout").properties == {"plan": "number"}
     with tenant_scope(workspace):
         assert SourceEvent.objects.get(key="checkout").properties["plan"] == "string"
+
+
+def test_track__filtered_metric_made_by_a_plan__counts_only_what_its_filter_lets_through(
+    importing, workspace, admin, ld
+):
+    """Contract FLT-8: a filtered metric planned and synced like any other, then fed by
+    event import: LaunchDarkly (the sandbox) counts for it only the occurrences whose
+    forwarded `data` passes its filter, while the event's plain metric counts them all."""
+    from tests.sync.conftest import apply_plan
+    from tests.sync.test_engine import run_all
+
+    with tenant_scope(workspace):
+        event = SourceEvent.objects.get(key="checkout")
+        event.properties = {"plan": "string"}
+        event.save(update_fields=["properties"])
+    apply_plan(workspace, admin.user, [event], filtered=(("checkout", "plan = pro"),))
+    run_all(workspace)
+    with tenant_scope(workspace):
+        filtered = MetricMapping.objects.get(
+            source_event=event, filters__isnull=False, variant__startswith="f"
+        )
+    assert filtered.status == MappingStatus.SYNCED
+
+    plans = ["pro", "free", "pro", "team", "pro"]
+    importing.track(
+        [occurrence("checkout", f"u-{i}", properties={"plan": p}) for i, p in enumerate(plans)]
+    )
+    drain_all(workspace)
+
+    counts = ld.metric_event_counts()
+    assert counts[filtered.metric_key] == 3
+    assert counts["checkout-binary"] == 5
