@@ -45,7 +45,7 @@ from connector.metrics.selectors import metric_conventions
 from connector.planner.actions import PlanAction
 from connector.planner.plans import Choices, Plan, plan_apply, plan_create, plan_for
 from connector.sources.models import Origin, SourceEvent, ValueKind
-from connector.sources.services import MAX_BATCH, ItemStatus, events_upsert
+from connector.sources.services import MAX_BATCH, ItemStatus, event_of_definition, events_upsert
 from connector.sources.validation import validate_definition
 from connector.sync.models import SyncRun
 from connector.sync.remote import remote_refresh_for_events
@@ -664,16 +664,7 @@ def _events_of(document: Document) -> tuple[list[SourceEvent], list[SourceEvent]
 def _unsaved(definition: dict[str, Any]) -> SourceEvent:
     clean, _ = validate_definition(definition)
     assert clean is not None  # checked by document_parse
-    return SourceEvent(
-        tenant=current_tenant(),
-        key=clean.key,
-        name=clean.name,
-        description=clean.description,
-        value_kind=clean.value_kind,
-        unit=clean.unit,
-        value_property=clean.value_property,
-        properties=clean.properties,
-    )
+    return event_of_definition(clean, tenant=current_tenant(), origin=Origin.API)
 
 
 def document_refresh(document: Document) -> str:

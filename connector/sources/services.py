@@ -30,7 +30,7 @@ from tenants.services import audit_record
 
 if TYPE_CHECKING:
     from connector.sources.adapters.base import SourceAdapter
-    from tenants.models import User
+    from tenants.models import Tenant, User
 
 MAX_BATCH = 1000
 API_KEY_PREFIX = "lmc_"
@@ -126,6 +126,24 @@ def _key_of(raw: Any) -> str | None:
     return key if isinstance(key, str) else None
 
 
+def event_of_definition(clean: CleanDefinition, *, tenant: Tenant, origin: str) -> SourceEvent:
+    """The new (unsaved) event a valid definition describes."""
+    return SourceEvent(
+        tenant=tenant,
+        key=clean.key,
+        name=clean.name,
+        description=clean.description,
+        value_kind=clean.value_kind,
+        unit=clean.unit,
+        value_property=clean.value_property,
+        properties=clean.properties,
+        first_seen=clean.first_seen,
+        last_seen=clean.last_seen,
+        volume=clean.volume,
+        origin=origin,
+    )
+
+
 def events_plan(
     *,
     definitions: Sequence[Any],
@@ -169,22 +187,7 @@ def events_plan(
         result = results[index]
         event = existing.get(clean.key)
         if event is None:
-            to_create.append(
-                SourceEvent(
-                    tenant=tenant,
-                    key=clean.key,
-                    name=clean.name,
-                    description=clean.description,
-                    value_kind=clean.value_kind,
-                    unit=clean.unit,
-                    value_property=clean.value_property,
-                    properties=clean.properties,
-                    first_seen=clean.first_seen,
-                    last_seen=clean.last_seen,
-                    volume=clean.volume,
-                    origin=origin,
-                )
-            )
+            to_create.append(event_of_definition(clean, tenant=tenant, origin=origin))
             result.status = ItemStatus.CREATED
             continue
         changed = _merge(event, clean, defaults)

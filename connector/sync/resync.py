@@ -254,32 +254,32 @@ def _recorded(policy: SyncSettings, report: ResyncReport) -> ResyncReport:
 
 
 def _remote_metrics(connection: LaunchDarklyConnection, project: str) -> dict[str, dict]:
-    """Every metric of the project, one page per call through the account's shared
-    rate budget (a big project's listing must not spend what running syncs need)."""
-    gate = Gate(connection=connection)
-    remote: dict[str, dict] = {}
-    next_href: str | None = None
-    seen: set[str] = set()
-    while True:
-        page, next_href = gate.call(ROUTE_LIST, _metrics_page(project, next_href))
-        remote.update((metric["key"], metric) for metric in page)
-        if next_href is None:
-            return remote
-        refuse_page_loop(next_href, seen)
+    """Every metric of the project (getMetrics, 50 per page, its maximum)."""
+    return _listing(connection, ROUTE_LIST, lambda href: _metrics_page(project, href))
 
 
 def _remote_groups(connection: LaunchDarklyConnection, project: str) -> dict[str, dict]:
-    """Every metric group of the project (getMetricGroups, 50 per page, its maximum),
-    paced through the account's shared rate budget like the metrics' listing."""
+    """Every metric group of the project (getMetricGroups, 50 per page, its maximum)."""
+    return _listing(connection, ROUTE_GROUP_LIST, lambda href: _groups_page(project, href))
+
+
+def _listing(
+    connection: LaunchDarklyConnection,
+    route: str,
+    page_call: Callable[[str | None], Callable[[LaunchDarklyClient], Any]],
+) -> dict[str, dict]:
+    """Every item of a paginated listing by key, one page per call through the
+    account's shared rate budget (a big project's listing must not spend what running
+    syncs need)."""
     gate = Gate(connection=connection)
-    remote: dict[str, dict] = {}
+    found: dict[str, dict] = {}
     next_href: str | None = None
     seen: set[str] = set()
     while True:
-        page, next_href = gate.call(ROUTE_GROUP_LIST, _groups_page(project, next_href))
-        remote.update((group["key"], group) for group in page)
+        page, next_href = gate.call(route, page_call(next_href))
+        found.update((item["key"], item) for item in page)
         if next_href is None:
-            return remote
+            return found
         refuse_page_loop(next_href, seen)
 
 
