@@ -750,6 +750,8 @@ def plan_review(request: WorkspaceRequest, plan_id: int) -> HttpResponse:
             "applied": _applied_state(plan),
             "choices_summary": _choices_summary(choices),
             "selection_is_filter": "filter" in plan.selection,
+            # A metrics-as-code file's plan: the file is its source, not the picker.
+            "from_file": choices.prune,
             "metric_groups": _metric_group_views(computed.groups, list(choices.groups)),
             "group_counts": [(name, group_counts[name]) for name in PlanAction.GROUP_ORDER],
             "actionable_groups": len(computed.actionable_groups),

@@ -624,6 +624,9 @@ def test_import_page__good_file__summary_then_the_review_page(
     review = _page_text(client.get(created["Location"]))
     assert "Review the plan" in review and "Create: <strong>3</strong>" in review
     assert "signup-binary" in review
+    # The file is the plan's source: the page says so, and offers no picker edits.
+    assert "From a metrics-as-code file" in review and "Import another file" in review
+    assert "Change the selection" not in review and "Add a metric group" not in review
 
 
 def test_import_page__file_changed_meanwhile__checked_again(client_of, admin, workspace):
