@@ -36,6 +36,7 @@ from connector.imports.ingest import (
     occurrences_ingest,
 )
 from connector.imports.models import OccurrenceUpload
+from connector.sources.models import PropertyType, SourceEvent
 from connector.sources.upload import (
     MAX_UPLOAD_BYTES,
     UploadRejected,
@@ -45,6 +46,7 @@ from connector.sources.upload import (
     posted_lines,
     read_csv_header,
 )
+from tenants.scope import current_tenant_or_none
 
 if TYPE_CHECKING:
     from tenants.models import User
@@ -166,7 +168,9 @@ def _header(first_line: str) -> list[str]:
     return named
 
 
-def _occurrence_of(columns: list[str], cells: list[str]) -> dict[str, Any]:
+def _occurrence_of(
+    columns: list[str], cells: list[str], declared: dict[str, dict[str, str]]
+) -> dict[str, Any]:
     occurrence: dict[str, Any] = {}
     contexts: dict[str, str] = {}
     properties: dict[str, Any] = {}
@@ -181,10 +185,9 @@ def _occurrence_of(columns: list[str], cells: list[str]) -> dict[str, Any]:
             number = _number(cell)
             occurrence[column] = cell.strip() if number is None else number
         elif column.startswith(PROPERTY_PREFIX):
-            # A CSV cell has no type: one that reads as a number is taken as one, so a
-            # numeric event's value property (e.g. prop.duration) counts.
-            number = _number(cell)
-            properties[column[len(PROPERTY_PREFIX) :]] = cell if number is None else number
+            name = column[len(PROPERTY_PREFIX) :]
+            kind = declared.get(occurrence.get("event", ""), {}).get(name, "")
+            properties[name] = _cell_value(cell, kind)
         else:
             contexts[column] = cell.strip()
     occurrence["contexts"] = contexts
@@ -193,9 +196,30 @@ def _occurrence_of(columns: list[str], cells: list[str]) -> dict[str, Any]:
     return occurrence
 
 
+def _cell_value(cell: str, kind: str) -> Any:
+    """A CSV cell has no type: the catalog's declared type of the property decides (a
+    string filter must meet text, a boolean one true or false). Undeclared, a cell that
+    reads as a number is taken as one, so a value property (prop.duration) counts."""
+    if kind == PropertyType.STRING:
+        return cell
+    if kind == PropertyType.BOOLEAN and cell.strip().lower() in ("true", "false"):
+        return cell.strip().lower() == "true"
+    number = _number(cell)
+    return cell if number is None else number
+
+
+def _declared_properties(columns: list[str]) -> dict[str, dict[str, str]]:
+    """The catalog's declared property types of the file's events (in one query), or
+    nothing outside a workspace (parsing alone, as in tests)."""
+    if current_tenant_or_none() is None or not any(c.startswith(PROPERTY_PREFIX) for c in columns):
+        return {}
+    return dict(SourceEvent.objects.exclude(properties={}).values_list("key", "properties"))
+
+
 def _parse_csv(text: str) -> list[dict]:
     lines = io.StringIO(text, newline="").readlines()
     columns = _header(lines[0].rstrip("\r\n"))
+    declared = _declared_properties(columns)
     rows: list[dict] = []
     for record in csv_records(lines, columns):
         if record.unreadable is not None:
@@ -212,7 +236,7 @@ def _parse_csv(text: str) -> list[dict]:
                 _error(record.line, f"has {len(cells)} cells; the header has {len(columns)}")
             )
             continue
-        row = _row(record.line, _occurrence_of(columns, cells))
+        row = _row(record.line, _occurrence_of(columns, cells, declared))
         if record.end_line is not None:
             row["end_line"] = record.end_line
         rows.append(row)

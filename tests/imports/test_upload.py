@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from connector.imports.models import ImportCount, Occurrence, OccurrenceUpload
 from connector.imports.upload import MAX_ROWS, MAX_UPLOAD_BYTES, parse_upload
+from connector.sources.models import SourceEvent
 from tenants.scope import tenant_scope
 from tests.imports.conftest import NUMERIC, UNMAPPED
 from tests.imports.test_track import drain_all
@@ -327,3 +328,35 @@ def test_upload__no_line_readable__apply_refused_nothing_sent(importing, workspa
     assert "Nothing was sent: 2 lines cannot be read (lines 1 and 2)" in answer.content.decode()
     assert OccurrenceUpload.objects.unscoped().get().applied_at is None
     assert received_totals(workspace)["received"] is None
+
+
+def test_parse_upload__csv_cells__typed_by_the_catalogs_declared_properties(workspace):
+    """A CSV cell has no type of its own: where the catalog declares the property, the
+    cell takes that type (a code "007" stays text, "true" becomes true), so filters on
+    it compare like with like; elsewhere a number-like cell is read as a number."""
+    with tenant_scope(workspace):
+        SourceEvent.objects.create(
+            key="checkout",
+            properties={"code": "string", "trial": "boolean", "amount": "number"},
+        )
+        _, rows = parse_upload(
+            filename="o.csv",
+            data=(
+                b"event,user_id,prop.code,prop.trial,prop.amount,prop.seats\n"
+                b"checkout,u-1,007,true,12.5,3\n"
+                b"other,u-2,007,true,12.5,3\n"
+            ),
+        )
+
+    assert rows[0]["occurrence"]["properties"] == {
+        "code": "007",
+        "trial": True,
+        "amount": 12.5,
+        "seats": 3,
+    }
+    assert rows[1]["occurrence"]["properties"] == {
+        "code": 7,
+        "trial": "true",
+        "amount": 12.5,
+        "seats": 3,
+    }
