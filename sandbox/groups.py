@@ -396,10 +396,8 @@ class MetricGroupsApi:
         project = self.rest._project(caller, project_key)
         group = self._group(project, group_key)
         body = _json_body(request)
-        if isinstance(body, dict) and "patch" in body:
-            body = body["patch"]
         try:
-            operations = jsonpatch.check_operations(body)
+            operations = jsonpatch.operations_of_body(body)
         except jsonpatch.PatchError as exc:
             raise ApiError(400, "invalid_request", str(exc)) from exc
         for op in operations:

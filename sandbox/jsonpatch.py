@@ -131,3 +131,11 @@ def check_operations(patch: Any) -> list[dict[str, Any]]:
                 raise PatchError(f"operation {index}: from is required for {op['op']}")
             parse_pointer(op["from"])
     return patch
+
+
+def operations_of_body(body: Any) -> list[dict[str, Any]]:
+    """The checked operations of a PATCH body: RFC 6902 JSON Patch, or LaunchDarkly's
+    `{comment, patch}` wrapping of one. PatchError says what is wrong."""
+    if isinstance(body, dict) and "patch" in body:
+        body = body["patch"]
+    return check_operations(body)

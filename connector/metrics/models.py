@@ -50,7 +50,30 @@ class MappingStatus(models.TextChoices):
     DELETED = "deleted", "Deleted"
 
 
-class MetricMapping(TenantOwnedModel):
+class SyncedObject(TenantOwnedModel):
+    """What the sync engine keeps of an object it brings to LaunchDarkly (a metric, a
+    metric group): `desired_hash` fingerprints the fields we manage, `applied_hash` what
+    LaunchDarkly last confirmed; they differ while an update is due."""
+
+    desired_hash = models.CharField(max_length=64)
+    applied_hash = models.CharField(max_length=64, blank=True)
+    ld_version = models.IntegerField(null=True, blank=True)
+    # Whether the connector created this object or adopted it: only such objects may
+    # ever be changed or deleted by the connector.
+    managed = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=10, choices=MappingStatus.choices, default=MappingStatus.PENDING
+    )
+    status_detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class MetricMapping(SyncedObject):
     """The metric that should exist in LaunchDarkly for one event, kind and variant.
 
     The variant tells apart the metrics one event feeds: "" for the plain metric,
@@ -86,20 +109,6 @@ class MetricMapping(TenantOwnedModel):
         max_length=12, choices=EventDefault.choices, default=EventDefault.INCLUDE_ZERO
     )
 
-    desired_hash = models.CharField(max_length=64)
-    applied_hash = models.CharField(max_length=64, blank=True)
-    ld_version = models.IntegerField(null=True, blank=True)
-    # Whether the connector created this metric or adopted it: only such metrics
-    # may ever be changed or deleted by the connector.
-    managed = models.BooleanField(default=False)
-    status = models.CharField(
-        max_length=10, choices=MappingStatus.choices, default=MappingStatus.PENDING
-    )
-    status_detail = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-    last_synced_at = models.DateTimeField(null=True, blank=True)
-
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -121,7 +130,7 @@ class GroupKind(models.TextChoices):
     STANDARD = "standard", "Standard"
 
 
-class MetricGroup(TenantOwnedModel):
+class MetricGroup(SyncedObject):
     """A metric group that should exist in LaunchDarkly (its beta metric-group API):
     an ordered funnel of steps, or a standard set of metrics, by metric key.
 
@@ -138,18 +147,6 @@ class MetricGroup(TenantOwnedModel):
     metrics = models.JSONField(default=list)
     # A standard group made from a tag: its members follow the tag at each plan.
     from_tag = models.CharField(max_length=64, blank=True)
-
-    desired_hash = models.CharField(max_length=64)
-    applied_hash = models.CharField(max_length=64, blank=True)
-    ld_version = models.IntegerField(null=True, blank=True)
-    managed = models.BooleanField(default=False)
-    status = models.CharField(
-        max_length=10, choices=MappingStatus.choices, default=MappingStatus.PENDING
-    )
-    status_detail = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-    last_synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -7,7 +7,6 @@ this package in the layers and cannot import it."""
 from __future__ import annotations
 
 import json
-import warnings
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
@@ -37,13 +36,12 @@ from connector.planner.document import (
 )
 from connector.planner.plans import PlanNeedsConfirmation, PlanNotApplicable
 from connector.sources.api import (
-    HTTP_METHODS,
     UNAUTHORIZED,
     ApiError,
     KnownQuery,
     NoQuery,
-    _method_not_allowed,
     api,
+    refuse_other_methods,
 )
 from connector.sources.api_schemas import Errors
 
@@ -496,23 +494,6 @@ def export_metrics(request: HttpRequest, query: NoQuery) -> HttpResponse:
     return response
 
 
-def _refuse_other_methods() -> None:
-    """Our 405 on these paths, as the catalog's API gives on its own (sources.api)."""
-    for path in ("metrics/plan", "metrics/apply", "metrics/export"):
-        path_view = api.default_router.path_operations[path]
-        allowed = [method for operation in path_view.operations for method in operation.methods]
-        first = path_view.operations[0]
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", r"Field\(s\) .* are in the view path", UserWarning)
-            api.api_operation(
-                [method for method in HTTP_METHODS if method not in allowed],
-                path,
-                auth=first.auth_param,
-                include_in_schema=False,
-                url_name=first.url_name,
-            )(_method_not_allowed(", ".join(allowed)))
-
-
-_refuse_other_methods()
+refuse_other_methods(["metrics/plan", "metrics/apply", "metrics/export"])
 
 __all__ = ["DOCUMENT_SCHEMA"]

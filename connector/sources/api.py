@@ -462,10 +462,13 @@ api.api_operation(["HEAD"], "openapi.json", auth=None, include_in_schema=False, 
 )
 
 
-def _refuse_other_methods() -> None:
-    """Each path answers any other method with our 405 (ninja's is plain text),
-    after authentication, as every other answer of an authenticated path."""
-    for path, path_view in list(api.default_router.path_operations.items()):
+def refuse_other_methods(paths: list[str] | None = None) -> None:
+    """Each path (all registered so far, or `paths`) answers any other method with our
+    405 (ninja's is plain text), after authentication, as every other answer of an
+    authenticated path. Packages that register routes later call it for theirs."""
+    operations = api.default_router.path_operations
+    for path in list(operations) if paths is None else paths:
+        path_view = operations[path]
         allowed = [method for operation in path_view.operations for method in operation.methods]
         first = path_view.operations[0]
         with warnings.catch_warnings():
@@ -487,4 +490,4 @@ def _method_not_allowed(allowed: str):
     return method_not_allowed
 
 
-_refuse_other_methods()
+refuse_other_methods()
